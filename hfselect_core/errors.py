@@ -1,0 +1,144 @@
+"""Every error hfselect_core raises on purpose, with a message a user can act on.
+
+The app shows ``str(error)`` as it is, so each message says what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+
+class HFSelectError(Exception):
+    """Base class: anything raised by hfselect_core that is the input's fault, not a bug."""
+
+
+# --- target data -------------------------------------------------------------------------
+
+
+class DatasetNotFoundError(HFSelectError):
+    def __init__(self, dataset_id: str, detail: str = ""):
+        super().__init__(
+            f"Dataset '{dataset_id}' was not found. Check the spelling (it looks like 'owner/name') "
+            f"or upload the data as a file instead.{' ' + detail if detail else ''}"
+        )
+        self.dataset_id = dataset_id
+
+
+class DatasetAccessError(HFSelectError):
+    def __init__(self, dataset_id: str):
+        super().__init__(
+            f"Dataset '{dataset_id}' is gated or private. Accept its terms on the Hub and sign in "
+            "(or pass a token), or upload the data as a file."
+        )
+        self.dataset_id = dataset_id
+
+
+class ConfigNotFoundError(HFSelectError):
+    def __init__(self, dataset_id: str, config: str, available: Iterable[str]):
+        names = ", ".join(available) or "none"
+        super().__init__(f"Dataset '{dataset_id}' has no subset '{config}'. Available subsets: {names}.")
+
+
+class SplitNotFoundError(HFSelectError):
+    def __init__(self, source: str, split: str, available: Iterable[str]):
+        names = ", ".join(available) or "none"
+        super().__init__(f"'{source}' has no split '{split}'. Available splits: {names}.")
+
+
+class ColumnNotFoundError(HFSelectError):
+    def __init__(self, column: str, available: Iterable[str], role: str = "column"):
+        names = ", ".join(repr(c) for c in available) or "none"
+        super().__init__(f"The {role} '{column}' does not exist. Columns in this data: {names}.")
+        self.column = column
+
+
+class NotATextColumnError(HFSelectError):
+    def __init__(self, column: str, found: str):
+        super().__init__(
+            f"Column '{column}' holds {found}, not text. Pick a column of strings as the text column."
+        )
+
+
+class InvalidLabelsError(HFSelectError):
+    """Labels that cannot define a classification or regression task."""
+
+
+class TooFewExamplesError(HFSelectError):
+    def __init__(self, found: int, needed: int, detail: str = ""):
+        super().__init__(
+            f"Only {found} usable example(s) remain; at least {needed} are needed to score tasks."
+            f"{' ' + detail if detail else ''}"
+        )
+
+
+class UnsupportedFileError(HFSelectError):
+    """A file that is not CSV/TSV/JSON/JSONL/Parquet, or that cannot be parsed as one."""
+
+
+class InputTooLargeError(HFSelectError):
+    """An input over one of the configured caps (see ``hfselect_core.limits``)."""
+
+
+class UnsafePathError(HFSelectError):
+    def __init__(self, path: str, root: str):
+        super().__init__(f"The path '{path}' points outside the allowed folder '{root}'. Use a path inside it.")
+
+
+# --- models ------------------------------------------------------------------------------
+
+
+class ModelNotAvailableError(HFSelectError):
+    """The base model cannot be loaded (unknown id, offline and not cached, not a text encoder)."""
+
+
+class RemoteCodeRefusedError(HFSelectError):
+    def __init__(self, model_id: str):
+        super().__init__(
+            f"Model '{model_id}' needs trust_remote_code=True, i.e. running code from its repository. "
+            "This deployment does not allow that. Pick another base model, or set the environment "
+            "variable HFSELECT_TRUST_REMOTE_CODE=1 where you run hfselect (only if you trust the model)."
+        )
+        self.model_id = model_id
+
+
+# --- ESMs ----------------------------------------------------------------------------------
+
+
+class ESMFormatError(HFSelectError):
+    """An ESM folder or repo whose files are missing, unreadable or inconsistent."""
+
+
+class ESMDimensionError(HFSelectError):
+    def __init__(self, name: str, esm_dim: int, model_dim: int):
+        super().__init__(
+            f"ESM '{name}' maps {esm_dim}-dimensional embeddings but the base model gives {model_dim}; "
+            "it was trained for another base model."
+        )
+
+
+class NoESMsFoundError(HFSelectError):
+    def __init__(self, base_model: str, coverage: Mapping[str, int] | None = None, detail: str = ""):
+        msg = f"No ESMs were found for base model '{base_model}'."
+        if detail:
+            msg += f" {detail}"
+        if coverage:
+            top = sorted(coverage.items(), key=lambda kv: -kv[1])[:8]
+            msg += " Base models that have ESMs: " + ", ".join(f"{m} ({n})" for m, n in top) + "."
+        super().__init__(msg)
+        self.base_model = base_model
+
+
+# --- network -------------------------------------------------------------------------------
+
+
+class HubUnreachableError(HFSelectError):
+    def __init__(self, what: str = "The Hugging Face Hub"):
+        super().__init__(
+            f"{what} cannot be reached (offline, or HF_HUB_OFFLINE=1). Working with what is available "
+            "locally: the bundled base model, the bundled ESM pool, the examples and uploaded files."
+        )
+
+
+class CancelledError(HFSelectError):
+    def __init__(self) -> None:
+        super().__init__("The job was cancelled.")

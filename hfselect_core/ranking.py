@@ -1,0 +1,430 @@
+"""Rank intermediate tasks for a target dataset: embeddings -> ESM transforms -> LogME -> ranking."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import limits
+from .data import TargetDataset
+from .embedding import BUNDLED_MODEL_ID, load_embedding_model
+from .errors import CancelledError, HubUnreachableError, InputTooLargeError, NoESMsFoundError
+from .esm import ESM, ESMConfig
+from .hub import hub_reachable
+from .logme import AffineLogME
+from .sources import (
+    BundledESMSource,
+    ESMFilters,
+    HubESMSource,
+    LoadedESMs,
+    LocalESMSource,
+    SkippedESM,
+    bundled_base_models,
+    esm_coverage,
+)
+
+ProgressCallback = Callable[[str, int, int], None]
+COLUMNS = [
+    "Rank",
+    "Task ID",
+    "Task Subset",
+    "Text Column",
+    "Label Column",
+    "Task Split",
+    "Num Examples",
+    "ESM Architecture",
+    "Score",
+    "ESM",
+]
+
+
+@dataclass(frozen=True)
+class RankedTask:
+    rank: int
+    name: str  # Hub repo id, or folder name for local ESMs
+    config: ESMConfig
+    score: float
+    source: str
+
+
+@dataclass
+class TaskRanking:
+    """ESMs sorted by LogME score, best first, with the ones that could not be scored."""
+
+    rows: list[RankedTask]
+    skipped: list[SkippedESM] = field(default_factory=list)
+    base_model: str = ""
+    num_examples: int = 0
+    task_type: str = ""
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int | slice) -> RankedTask | TaskRanking:
+        if isinstance(index, slice):
+            return TaskRanking(
+                self.rows[index],
+                self.skipped,
+                self.base_model,
+                self.num_examples,
+                self.task_type,
+                self.seconds,
+                self.stage_seconds,
+                self.notes,
+            )
+        return self.rows[index]
+
+    def __iter__(self) -> Iterator[RankedTask]:
+        return iter(self.rows)
+
+    def __str__(self) -> str:
+        lines = [f"{str(r.rank) + '.':<5}{_task_label(r.config):<50}Score: {r.score:.6f}" for r in self.rows[:10]]
+        if len(self.rows) > 10:
+            lines.append(f"... ({len(self.rows) - 10} more)")
+        if self.skipped:
+            lines.append(f"({len(self.skipped)} ESM(s) skipped; see .skipped)")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    @property
+    def best(self) -> RankedTask | None:
+        return self.rows[0] if self.rows else None
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per ranked ESM, with the columns users know from the reference library."""
+        records = [
+            {
+                "Rank": r.rank,
+                "Task ID": r.config.task_id,
+                "Task Subset": r.config.task_subset,
+                "Text Column": _text(r.config.text_column),
+                "Label Column": r.config.label_column,
+                "Task Split": r.config.task_split,
+                "Num Examples": r.config.num_examples,
+                "ESM Architecture": r.config.esm_architecture,
+                "Score": r.score,
+                "ESM": r.name,
+            }
+            for r in self.rows
+        ]
+        df = pd.DataFrame.from_records(records, columns=COLUMNS)
+        df["Num Examples"] = pd.to_numeric(df["Num Examples"], errors="coerce").astype("Int64")
+        return df
+
+    def skipped_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"ESM": s.name, "Reason": s.reason} for s in self.skipped], columns=["ESM", "Reason"])
+
+    def to_csv(self, path: str | Path | None = None) -> str | None:
+        text = self.to_pandas().to_csv(index=False)
+        if path is None:
+            return text
+        Path(path).write_text(text, encoding="utf-8")
+        return None
+
+    def to_dict(self) -> dict:
+        return {
+            "base_model": self.base_model,
+            "num_examples": self.num_examples,
+            "task_type": self.task_type,
+            "seconds": round(self.seconds, 3),
+            "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
+            "notes": self.notes,
+            "ranking": [
+                {"rank": r.rank, "esm": r.name, "score": r.score, "source": r.source, **r.config.to_dict()}
+                for r in self.rows
+            ],
+            "skipped": [{"esm": s.name, "reason": s.reason} for s in self.skipped],
+        }
+
+    def to_json(self, path: str | Path | None = None) -> str | None:
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=_json_default)
+        if path is None:
+            return text
+        Path(path).write_text(text, encoding="utf-8")
+        return None
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def _text(value) -> str | None:
+    return " + ".join(value) if isinstance(value, list) else value
+
+
+def _task_label(config: ESMConfig) -> str:
+    subset = f" ({config.task_subset})" if config.task_subset and config.task_subset != "default" else ""
+    return f"{config.task_id}{subset}"
+
+
+@dataclass
+class RankingEvent:
+    """One step of a ranking job: a stage with progress counts, or the finished ranking."""
+
+    stage: str
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    ranking: TaskRanking | None = None
+
+
+ESMSourceLike = str | LocalESMSource | HubESMSource | Sequence[object]
+
+
+def resolve_sources(source: ESMSourceLike | None, base_model: str, token: str | None = None) -> list:
+    """Turn 'hub' / 'bundled' / 'both' / 'auto' / a folder path / source objects into source objects.
+
+    'auto' (the default) uses the Hub when it answers and the bundled pool otherwise.
+    """
+    if source is None:
+        source = "auto"
+    if isinstance(source, str):
+        key = source.lower()
+        if key == "auto":
+            return [HubESMSource(token)] if hub_reachable() else [BundledESMSource(base_model)]
+        if key == "hub":
+            return [HubESMSource(token)]
+        if key == "bundled":
+            return [BundledESMSource(base_model)]
+        if key == "both":
+            return [HubESMSource(token), BundledESMSource(base_model)]
+        return [LocalESMSource(source)]
+    if isinstance(source, (LocalESMSource, HubESMSource)):
+        return [source]
+    return list(source)
+
+
+def load_esms(
+    sources: list,
+    base_model: str,
+    filters: ESMFilters | None = None,
+    progress: ProgressCallback | None = None,
+) -> LoadedESMs:
+    """Load ESMs from every source; a source that fails (e.g. the Hub offline) is noted, not fatal."""
+    filters = filters or ESMFilters()
+    merged = LoadedESMs([], [], [])
+    for src in sources:
+        try:
+            loaded = src.load(base_model, filters, progress)
+        except HubUnreachableError as e:
+            merged.notes.append(str(e))
+            if not any(isinstance(s, BundledESMSource) for s in sources):
+                fallback = BundledESMSource(base_model)
+                loaded = fallback.load(base_model, filters, progress)
+                if loaded.esms:
+                    merged.notes.append(f"Used the bundled pool ({len(loaded.esms)} ESMs) instead of the Hub.")
+            else:
+                continue
+        for esm in loaded.esms:
+            esm.source_label = getattr(src, "label", "local")  # type: ignore[attr-defined]
+        merged.esms.extend(loaded.esms)
+        merged.skipped.extend(loaded.skipped)
+        merged.notes.extend(loaded.notes)
+    if filters.max_count:
+        merged.esms = merged.esms[: filters.max_count]
+    return merged
+
+
+def iter_task_ranking(
+    dataset: TargetDataset,
+    base_model: str = BUNDLED_MODEL_ID,
+    esms: Sequence[ESM] | None = None,
+    source: ESMSourceLike | None = None,
+    filters: ESMFilters | None = None,
+    batch_size: int = 64,
+    esm_batch_size: int = 16,
+    device: str | None = None,
+    max_length: int = 128,
+    token: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[RankingEvent]:
+    """Run a ranking step by step, yielding progress events; the last event holds the ranking.
+
+    Written as a generator so a UI can stream progress and cancel between steps.
+    """
+    started = time.perf_counter()
+    stage_seconds: dict[str, float] = {}
+    events: list[RankingEvent] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        events.append(RankingEvent(stage, done, total))
+
+    def check_stop() -> None:
+        if should_stop and should_stop():
+            raise CancelledError()
+
+    if len(dataset) > limits.max_examples():
+        raise InputTooLargeError(
+            f"{len(dataset)} examples is over the limit of {limits.max_examples()} "
+            f"({limits.MAX_EXAMPLES_ENV}); use a smaller sample."
+        )
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    yield RankingEvent("Loading ESMs", 0, 0, "Finding ESMs")
+    t0 = time.perf_counter()
+    notes: list[str] = []
+    if esms is None:
+        sources = resolve_sources(source, base_model, token)
+        loaded = load_esms(sources, base_model, filters, progress)
+        yield from _drain(events)
+        esm_list, skipped, notes = loaded.esms, list(loaded.skipped), loaded.notes
+    else:
+        esm_list, skipped = list(esms), []
+    if len(esm_list) > limits.max_esms():
+        notes.append(f"Scored the first {limits.max_esms()} of {len(esm_list)} ESMs ({limits.MAX_ESMS_ENV}).")
+        esm_list = esm_list[: limits.max_esms()]
+    if not esm_list:
+        coverage = bundled_base_models()
+        detail = " ".join(notes)
+        if skipped:
+            detail += f" {len(skipped)} ESM(s) could not be loaded: " + "; ".join(
+                f"{s.name}: {s.reason}" for s in skipped[:5]
+            )
+        try:
+            hub_cov = esm_coverage(include_hub=True, token=token)["hub"]
+        except Exception:
+            hub_cov = {}
+        raise NoESMsFoundError(base_model, {**coverage, **hub_cov}, detail.strip())
+    stage_seconds["load ESMs"] = time.perf_counter() - t0
+    check_stop()
+
+    yield RankingEvent("Loading base model", 0, 1, base_model)
+    t0 = time.perf_counter()
+    model = load_embedding_model(base_model, device=device, max_length=max_length)
+    stage_seconds["load model"] = time.perf_counter() - t0
+    check_stop()
+
+    t0 = time.perf_counter()
+    embeddings = yield from _embed_streaming(model, dataset.texts, batch_size, should_stop)
+    stage_seconds["embed"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    usable: list[ESM] = []
+    for esm in esm_list:
+        if esm.embedding_dim != model.dim:
+            skipped.append(
+                SkippedESM(esm.name, f"dimension {esm.embedding_dim} does not match the base model's {model.dim}")
+            )
+        else:
+            usable.append(esm)
+    scores = np.full(len(usable), np.nan)
+    scorer = AffineLogME(embeddings, dataset.labels, dataset.is_regression, device=device)
+    total = len(usable)
+    yield RankingEvent("Scoring", 0, total, f"Scoring {total} ESMs")
+    for start in range(0, total, esm_batch_size):
+        check_stop()
+        chunk = usable[start : start + esm_batch_size]
+        scores[start : start + len(chunk)] = _score_chunk(scorer, chunk)
+        yield RankingEvent("Scoring", start + len(chunk), total)
+    stage_seconds["score"] = time.perf_counter() - t0
+
+    rows_unsorted = []
+    for esm, score in zip(usable, scores):
+        if math.isfinite(score):
+            rows_unsorted.append((esm, float(score)))
+        else:
+            skipped.append(SkippedESM(esm.name, "the score is not a number (degenerate map or features)"))
+    rows_unsorted.sort(key=lambda item: -item[1])
+    rows = [
+        RankedTask(i + 1, esm.name, esm.config, score, getattr(esm, "source_label", "given"))
+        for i, (esm, score) in enumerate(rows_unsorted)
+    ]
+    ranking = TaskRanking(
+        rows,
+        skipped,
+        base_model,
+        len(dataset),
+        dataset.task_type,
+        time.perf_counter() - started,
+        stage_seconds,
+        notes,
+    )
+    yield RankingEvent("Done", total, total, "", ranking)
+
+
+def _drain(events: list[RankingEvent]) -> Iterator[RankingEvent]:
+    while events:
+        yield events.pop(0)
+
+
+def _embed_streaming(model, texts, batch_size, should_stop) -> Iterator[RankingEvent]:
+    """Embed in chunks so progress events reach the caller while embedding runs."""
+    total = len(texts)
+    chunk = max(batch_size * 4, 256)
+    parts = []
+    yield RankingEvent("Embedding", 0, total, f"Embedding {total} examples")
+    for start in range(0, total, chunk):
+        if should_stop and should_stop():
+            raise CancelledError()
+        parts.append(model.embed(texts[start : start + chunk], batch_size=batch_size))
+        yield RankingEvent("Embedding", min(start + chunk, total), total)
+    return np.concatenate(parts, axis=0) if parts else np.zeros((0, model.dim), dtype=np.float32)
+
+
+def _score_chunk(scorer: AffineLogME, chunk: list[ESM]) -> np.ndarray:
+    weights = np.stack([esm.weight_and_bias()[0] for esm in chunk])
+    biases = np.stack([esm.weight_and_bias()[1] for esm in chunk])
+    try:
+        return scorer.score(weights, biases)
+    except (RuntimeError, ValueError):
+        if len(chunk) == 1:
+            return np.array([np.nan])
+        # Find the ESM that broke the batch; score the rest one by one.
+        return np.concatenate([_score_chunk(scorer, [esm]) for esm in chunk])
+
+
+def compute_task_ranking(
+    dataset: TargetDataset,
+    base_model: str = BUNDLED_MODEL_ID,
+    esms: Sequence[ESM] | None = None,
+    source: ESMSourceLike | None = None,
+    filters: ESMFilters | None = None,
+    batch_size: int = 64,
+    device: str | None = None,
+    progress: ProgressCallback | None = None,
+    token: str | None = None,
+    max_length: int = 128,
+) -> TaskRanking:
+    """Rank the intermediate tasks (ESMs) for ``dataset`` by ESM-LogME, best first.
+
+    Args:
+        dataset: the target task.
+        base_model: Hub id or local path of the base model the ESMs were trained for.
+        esms: ESMs to rank; when None they come from ``source``.
+        source: 'auto' (Hub when reachable, else bundled), 'hub', 'bundled', 'both', a folder of
+            ESM folders, or source objects.
+        filters: task id substring, language, maximum count.
+        progress: called as ``progress(stage, done, total)``.
+    """
+    ranking = None
+    for event in iter_task_ranking(
+        dataset,
+        base_model,
+        esms=esms,
+        source=source,
+        filters=filters,
+        batch_size=batch_size,
+        device=device,
+        token=token,
+        max_length=max_length,
+    ):
+        if progress and event.total:
+            progress(event.stage, event.done, event.total)
+        if event.ranking is not None:
+            ranking = event.ranking
+    assert ranking is not None
+    return ranking

@@ -1,0 +1,182 @@
+"""Where ESMs come from: the Hub, a local folder of ESM folders, or the pool bundled in ``assets/``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import hub
+from .errors import ESMFormatError, HFSelectError
+from .esm import CONFIG_NAME, ESM, ESMConfig, safe_name
+
+ASSETS_ENV = "HFSELECT_ASSETS_DIR"
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def assets_dir() -> Path:
+    """The app's ``assets/`` folder (override with HFSELECT_ASSETS_DIR)."""
+    return Path(os.environ.get(ASSETS_ENV) or Path(__file__).resolve().parent.parent / "assets")
+
+
+def bundled_pool_dir(base_model: str) -> Path:
+    return assets_dir() / "esms" / safe_name(base_model)
+
+
+@dataclass(frozen=True)
+class SkippedESM:
+    """An ESM left out of a ranking, and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ESMFilters:
+    """Which ESMs to rank: task id substring, language code, and a cap on how many."""
+
+    task_contains: str | None = None
+    language: str | None = None
+    max_count: int | None = None
+
+    def keep(self, config: ESMConfig) -> bool:
+        if self.task_contains and self.task_contains.lower() not in (config.task_id or "").lower():
+            return False
+        if self.language:
+            languages = config.language if isinstance(config.language, list) else [config.language]
+            if self.language.lower() not in {str(x).lower() for x in languages if x}:
+                return False
+        return True
+
+
+@dataclass
+class LoadedESMs:
+    esms: list[ESM]
+    skipped: list[SkippedESM]
+    notes: list[str]
+
+
+def _load_folders(
+    folders: list[tuple[str, Path]],
+    base_model: str,
+    filters: ESMFilters,
+    progress: ProgressCallback | None,
+    check_base_model: bool,
+) -> LoadedESMs:
+    esms: list[ESM] = []
+    skipped: list[SkippedESM] = []
+    total = len(folders)
+    for i, (name, folder) in enumerate(folders, start=1):
+        try:
+            config = ESMConfig.from_json_file(folder / CONFIG_NAME)
+            if not filters.keep(config):
+                continue
+            if check_base_model and config.base_model_name and not _same_model(config.base_model_name, base_model):
+                skipped.append(SkippedESM(name, f"trained for base model '{config.base_model_name}'"))
+                continue
+            esms.append(ESM.from_folder(folder, name=name))
+        except ESMFormatError as e:
+            reason = str(e)
+            skipped.append(SkippedESM(name, reason.removeprefix(f"{name}: ")))
+        if progress:
+            progress("Loading ESMs", i, total)
+        if filters.max_count and len(esms) >= filters.max_count:
+            break
+    return LoadedESMs(esms, skipped, [])
+
+
+def _same_model(a: str, b: str) -> bool:
+    # 'bert-base-uncased' and 'google-bert/bert-base-uncased' name the same Hub model.
+    return a == b or a.split("/")[-1] == b.split("/")[-1]
+
+
+class LocalESMSource:
+    """Every sub-folder of ``folder`` that looks like an ESM (has a config.json)."""
+
+    def __init__(self, folder: str | Path, label: str | None = None):
+        self.folder = Path(folder)
+        self.label = label or f"folder {self.folder}"
+
+    def list_folders(self) -> list[tuple[str, Path]]:
+        if not self.folder.is_dir():
+            return []
+        if (self.folder / CONFIG_NAME).is_file():
+            return [(self.folder.name, self.folder)]
+        return sorted((p.name, p) for p in self.folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def load(
+        self, base_model: str, filters: ESMFilters | None = None, progress: ProgressCallback | None = None
+    ) -> LoadedESMs:
+        check = not Path(base_model).is_dir()
+        return _load_folders(self.list_folders(), base_model, filters or ESMFilters(), progress, check)
+
+
+class BundledESMSource(LocalESMSource):
+    """The pool shipped in ``assets/esms/<base model>/`` (works with no network)."""
+
+    def __init__(self, base_model: str):
+        super().__init__(bundled_pool_dir(base_model), label="bundled pool")
+
+
+class HubESMSource:
+    """ESMs on the Hub tagged ``embedding_space_map`` for the base model; downloads are cached."""
+
+    label = "Hub"
+
+    def __init__(self, token: str | None = None, max_workers: int = 8, repo_ids: list[str] | None = None):
+        self.token = token
+        self.max_workers = max_workers
+        self.repo_ids = repo_ids
+
+    def load(
+        self, base_model: str, filters: ESMFilters | None = None, progress: ProgressCallback | None = None
+    ) -> LoadedESMs:
+        filters = filters or ESMFilters()
+        repo_ids = self.repo_ids if self.repo_ids is not None else hub.find_esm_repo_ids(base_model, self.token)
+        if filters.task_contains:
+            # Repo names usually carry the task id; filtering before download saves most of it.
+            # The config check in _load_folders still applies to the ones kept.
+            needle = filters.task_contains.lower().replace("/", "_")
+            repo_ids = [r for r in repo_ids if needle in r.lower().replace("/", "_")] or repo_ids
+        done = [0]
+
+        def on_done(repo_id: str, path: Path | None, error: Exception | None) -> None:
+            done[0] += 1
+            if progress:
+                progress("Fetching ESMs", done[0], len(repo_ids))
+
+        results = hub.download_many(repo_ids, self.token, self.max_workers, on_done)
+        folders = [(r, p) for r, p in results.items() if isinstance(p, Path)]
+        skipped = [SkippedESM(r, hub.describe_hub_error(e)) for r, e in results.items() if isinstance(e, Exception)]
+        loaded = _load_folders(folders, base_model, filters, None, check_base_model=False)
+        loaded.skipped[:0] = skipped
+        return loaded
+
+
+def bundled_base_models() -> dict[str, int]:
+    """Base models that have a bundled pool, with the number of ESMs in each."""
+    root = assets_dir() / "esms"
+    found: dict[str, int] = {}
+    if not root.is_dir():
+        return found
+    for pool in sorted(root.iterdir()):
+        folders = [p for p in pool.iterdir() if (p / CONFIG_NAME).is_file()] if pool.is_dir() else []
+        if folders:
+            try:
+                name = ESMConfig.from_json_file(folders[0] / CONFIG_NAME).base_model_name or pool.name
+            except HFSelectError:
+                name = pool.name.replace("__", "/")
+            found[name] = len(folders)
+    return found
+
+
+def esm_coverage(include_hub: bool = True, token: str | None = None) -> dict[str, dict[str, int]]:
+    """ESM counts per base model: ``{"bundled": {...}, "hub": {...}}`` (hub empty when offline)."""
+    coverage = {"bundled": bundled_base_models(), "hub": {}}
+    if include_hub and hub.hub_reachable():
+        try:
+            coverage["hub"] = hub.esm_coverage(token)
+        except Exception:
+            coverage["hub"] = {}
+    return coverage
