@@ -1,0 +1,79 @@
+"""GPU timing of the scoring phase: K affine ESMs of dimension d on N target embeddings.
+
+    python bench/bench_gpu.py --k 1500 --n 10000 --d 768
+
+Random embeddings and random near-identity maps (timing does not depend on the values);
+the ESMs are already in memory, as after loading. Prints one JSON line per setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from hfselect_core.logme import AffineLogME  # noqa: E402
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run(k: int, n: int, d: int, classes: int, device: str, batch: int, seed: int = 0) -> tuple[dict, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    y = rng.integers(0, classes, n)
+    w = (np.eye(d, dtype=np.float32) + 0.05 * rng.standard_normal((k, d, d)).astype(np.float32))
+    b = 0.01 * rng.standard_normal((k, d)).astype(np.float32)
+    sync(device)
+    t0 = time.perf_counter()
+    scorer = AffineLogME(x, y, regression=False, device=device)
+    weights = torch.as_tensor(w, device=device)
+    biases = torch.as_tensor(b, device=device)
+    sync(device)
+    t_init = time.perf_counter() - t0
+    scores = []
+    t0 = time.perf_counter()
+    for start in range(0, k, batch):
+        scores.append(scorer.score(weights[start : start + batch], biases[start : start + batch]))
+    sync(device)
+    t_score = time.perf_counter() - t0
+    row = {"device": device, "k": k, "n": n, "d": d, "classes": classes, "batch": batch,
+           "seconds_statistics": round(t_init, 3), "seconds_scoring": round(t_score, 3),
+           "seconds_total": round(t_init + t_score, 3), "ms_per_esm": round(1000 * t_score / k, 3)}
+    return row, np.concatenate(scores)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--k", type=int, default=1500)
+    parser.add_argument("--n", type=int, default=10000)
+    parser.add_argument("--d", type=int, default=768)
+    parser.add_argument("--classes", type=int, default=5)
+    parser.add_argument("--batches", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--cpu-k", type=int, default=24, help="ESMs timed on the CPU for the ratio")
+    args = parser.parse_args()
+    print(json.dumps({"gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                      "torch": torch.__version__, "cpu_threads": torch.get_num_threads()}), flush=True)
+    run(16, args.n, args.d, args.classes, "cuda", 16)  # warm-up: kernels, cuSOLVER handles
+    gpu_scores = None
+    for batch in args.batches:
+        row, gpu_scores = run(args.k, args.n, args.d, args.classes, "cuda", batch)
+        print(json.dumps(row), flush=True)
+    for threads in (torch.get_num_threads(), 2):
+        torch.set_num_threads(threads)
+        row, cpu_scores = run(args.cpu_k, args.n, args.d, args.classes, "cpu", 8)
+        print(json.dumps({**row, "cpu_threads": threads}), flush=True)
+    diff = np.max(np.abs(gpu_scores[: args.cpu_k] - cpu_scores) / np.abs(cpu_scores))
+    print(json.dumps({"max_rel_diff_gpu_vs_cpu": float(diff)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
