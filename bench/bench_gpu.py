@@ -30,8 +30,9 @@ def run(k: int, n: int, d: int, classes: int, device: str, batch: int, seed: int
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, d)).astype(np.float32)
     y = rng.integers(0, classes, n)
-    w = (np.eye(d, dtype=np.float32) + 0.05 * rng.standard_normal((k, d, d)).astype(np.float32))
-    b = 0.01 * rng.standard_normal((k, d)).astype(np.float32)
+    # Biases first and from their own stream, so the first maps are the same for any k.
+    b = 0.01 * np.random.default_rng(seed + 1).standard_normal((k, d)).astype(np.float32)
+    w = np.eye(d, dtype=np.float32) + 0.05 * rng.standard_normal((k, d, d)).astype(np.float32)
     sync(device)
     t0 = time.perf_counter()
     scorer = AffineLogME(x, y, regression=False, device=device)
