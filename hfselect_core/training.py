@@ -34,6 +34,7 @@ class TrainingSettings:
     lm_batch_size: int = 32
     lm_learning_rate: float = 2e-5
     lm_weight_decay: float = 0.01
+    head_learning_rate: float | None = 1e-3  # None: the head trains at lm_learning_rate
     max_examples: int = 10_000
     seed: int = 42
     fit_method: str = FIT_CLOSED_FORM
@@ -175,7 +176,12 @@ def fit_esm_map(
 
 
 class _Classifier(torch.nn.Module):
-    """The encoder plus a linear head on the same pooled embedding the ranking uses."""
+    """The encoder plus a linear head on the same pooled embedding the ranking uses.
+
+    When the pooling normalises, the head sees the unit vector times a learned scale (a cosine
+    classifier): on unit vectors a plain linear head starts with near-zero logits and the encoder
+    would have to do all the work, distorting the embedding far more than the task needs.
+    """
 
     def __init__(self, encoder: EmbeddingModel, num_outputs: int):
         super().__init__()
@@ -183,9 +189,16 @@ class _Classifier(torch.nn.Module):
         self.backbone = encoder.model
         self.dropout = torch.nn.Dropout(0.1)
         self.head = torch.nn.Linear(encoder.dim, num_outputs)
+        normalised = encoder.pooling.endswith("+normalize")
+        self.log_scale = torch.nn.Parameter(torch.tensor(math.log(math.sqrt(encoder.dim)) if normalised else 0.0))
+        self.log_scale.requires_grad_(normalised)
+
+    def head_parameters(self) -> list[torch.nn.Parameter]:
+        return [*self.head.parameters(), self.log_scale]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.encoder._pool(input_ids, attention_mask)))
+        pooled = self.encoder._pool(input_ids, attention_mask) * self.log_scale.exp()
+        return self.head(self.dropout(pooled))
 
 
 def _fine_tune(
@@ -201,17 +214,24 @@ def _fine_tune(
     regression = dataset.is_regression
     num_outputs = 1 if regression else int(dataset.labels.max()) + 1
     net = _Classifier(tuned, num_outputs).to(device)
-    labels = torch.as_tensor(dataset.labels, dtype=torch.float32 if regression else torch.long)
+    labels = torch.as_tensor(np.array(dataset.labels), dtype=torch.float32 if regression else torch.long)
     encoded = base.tokenizer(
         list(dataset.texts), truncation=True, max_length=settings.max_length, padding=False
     )["input_ids"]
     n = len(encoded)
     steps_per_epoch = math.ceil(n / settings.lm_batch_size)
     total_steps = max(1, int(math.ceil(steps_per_epoch * settings.lm_num_epochs)))
-    no_decay = [p for name, p in net.named_parameters() if p.ndim < 2 or "LayerNorm" in name or "norm" in name]
-    decay = [p for name, p in net.named_parameters() if not (p.ndim < 2 or "LayerNorm" in name or "norm" in name)]
+    head_ids = {id(p) for p in net.head_parameters()}
+    body = [(name, p) for name, p in net.named_parameters() if id(p) not in head_ids and p.requires_grad]
+    no_decay = [p for name, p in body if p.ndim < 2 or "norm" in name.lower()]
+    decay = [p for name, p in body if not (p.ndim < 2 or "norm" in name.lower())]
+    head_lr = settings.head_learning_rate or settings.lm_learning_rate
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings.lm_weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": settings.lm_weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+            {"params": [p for p in net.head_parameters() if p.requires_grad], "lr": head_lr, "weight_decay": 0.0},
+        ],
         lr=settings.lm_learning_rate,
     )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / total_steps))
@@ -345,6 +365,7 @@ def iter_train_esm(
             "esm_mse": report.mse,
             "esm_r2": report.r2,
             "lm_max_length": settings.max_length,
+            "lm_head_learning_rate": settings.head_learning_rate,
         },
     )
     esm = ESM.from_weights(weight, bias, config=config, name=config.task_id)

@@ -73,7 +73,13 @@ def train_tasks(args: argparse.Namespace, tasks: list[dict]) -> list[dict]:
 
     base = load_embedding_model(args.model_path or args.base_model, device=args.device)
     base.model_id = args.base_model  # recorded in the configs even when loaded from a local copy
-    settings = TrainingSettings(max_examples=args.max_examples, seed=args.seed, lm_num_epochs=args.epochs)
+    settings = TrainingSettings(
+        max_examples=args.max_examples,
+        seed=args.seed,
+        lm_num_epochs=args.epochs,
+        lm_learning_rate=args.lr,
+        head_learning_rate=args.head_lr or None,
+    )
     metrics = []
     for task in tasks:
         started = time.perf_counter()
@@ -118,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-examples", type=int, default=10_000)
     parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--lr", type=float, default=2e-5, help="encoder learning rate")
+    parser.add_argument("--head-lr", type=float, default=1e-3, help="head learning rate (0: same as --lr)")
     parser.add_argument("--developers", default="hfselect")
     parser.add_argument("--metrics", default=None, help="write per-task fit metrics (JSON) here")
     args = parser.parse_args(argv)
@@ -138,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, __file__, "--manifest", args.manifest, "--data-dir", args.data_dir,
                    "--out", args.out, "--base-model", args.base_model, "--max-examples", str(args.max_examples),
                    "--epochs", str(args.epochs), "--seed", str(args.seed), "--developers", args.developers,
+                   "--lr", str(args.lr), "--head-lr", str(args.head_lr),
                    "--metrics", f"{args.metrics or os.devnull}.part{w}", "--tasks", *names]
             if args.model_path:
                 cmd += ["--model-path", args.model_path]
