@@ -46,9 +46,18 @@ def run(k: int, n: int, d: int, classes: int, device: str, batch: int, seed: int
         scores.append(scorer.score(weights[start : start + batch], biases[start : start + batch]))
     sync(device)
     t_score = time.perf_counter() - t0
-    row = {"device": device, "k": k, "n": n, "d": d, "classes": classes, "batch": batch,
-           "seconds_statistics": round(t_init, 3), "seconds_scoring": round(t_score, 3),
-           "seconds_total": round(t_init + t_score, 3), "ms_per_esm": round(1000 * t_score / k, 3)}
+    row = {
+        "device": device,
+        "k": k,
+        "n": n,
+        "d": d,
+        "classes": classes,
+        "batch": batch,
+        "seconds_statistics": round(t_init, 3),
+        "seconds_scoring": round(t_score, 3),
+        "seconds_total": round(t_init + t_score, 3),
+        "ms_per_esm": round(1000 * t_score / k, 3),
+    }
     return row, np.concatenate(scores)
 
 
@@ -61,8 +70,16 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--cpu-k", type=int, default=24, help="ESMs timed on the CPU for the ratio")
     args = parser.parse_args()
-    print(json.dumps({"gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                      "torch": torch.__version__, "cpu_threads": torch.get_num_threads()}), flush=True)
+    print(
+        json.dumps(
+            {
+                "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                "torch": torch.__version__,
+                "cpu_threads": torch.get_num_threads(),
+            }
+        ),
+        flush=True,
+    )
     run(16, args.n, args.d, args.classes, "cuda", 16)  # warm-up: kernels, cuSOLVER handles
     gpu_scores = None
     for batch in args.batches:

@@ -7,7 +7,6 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import hfselect_core.logme  # noqa: E402
 
 lm = sys.modules["hfselect_core.logme"]
 
@@ -20,8 +19,13 @@ b = 0.01 * rng.standard_normal((k, d)).astype(np.float32)
 out = {}
 for dev in ("cpu", "cuda"):
     s = lm.AffineLogME(x, y, device=dev)
-    w1 = torch.cat([torch.as_tensor(w, dtype=torch.float64, device=dev),
-                    torch.as_tensor(b, dtype=torch.float64, device=dev)[:, :, None]], 2)
+    w1 = torch.cat(
+        [
+            torch.as_tensor(w, dtype=torch.float64, device=dev),
+            torch.as_tensor(b, dtype=torch.float64, device=dev)[:, :, None],
+        ],
+        2,
+    )
     kk = w1 @ s._factor
     gram = kk @ kk.transpose(1, 2)
     ev_batched = torch.linalg.eigvalsh(gram).cpu().numpy()

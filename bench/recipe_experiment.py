@@ -34,10 +34,25 @@ def main() -> None:
     args = parser.parse_args()
     procs = []
     for name, flags in RECIPES.items():
-        cmd = [sys.executable, str(ROOT / "scripts" / "build_pool.py"), "--manifest", args.manifest,
-               "--out", f"{args.out}/{name}", "--model-path", args.model_path, "--workers", "6",
-               "--max-examples", str(args.max_examples), "--metrics", f"{args.out}/{name}.json",
-               "--tasks", *TASKS, *flags]
+        cmd = [
+            sys.executable,
+            str(ROOT / "scripts" / "build_pool.py"),
+            "--manifest",
+            args.manifest,
+            "--out",
+            f"{args.out}/{name}",
+            "--model-path",
+            args.model_path,
+            "--workers",
+            "6",
+            "--max-examples",
+            str(args.max_examples),
+            "--metrics",
+            f"{args.out}/{name}.json",
+            "--tasks",
+            *TASKS,
+            *flags,
+        ]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL))
     for p in procs:
         p.wait()
@@ -50,8 +65,9 @@ def main() -> None:
     examples = json.loads((ROOT / "assets/examples/examples.json").read_text())
     report = {}
     for ex in examples:
-        ds = TargetDataset.from_file(ROOT / "assets/examples" / ex["file"], ex["text_columns"], ex["label_column"],
-                                     ex["task_type"])
+        ds = TargetDataset.from_file(
+            ROOT / "assets/examples" / ex["file"], ex["text_columns"], ex["label_column"], ex["task_type"]
+        )
         base = logme(model.embed(ds.texts), ds.labels, ds.is_regression)
         report[ex["name"]] = {"base": base}
         for name in RECIPES:

@@ -120,7 +120,9 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m hfselect_core", description="ESM-LogME intermediate task selection")
+    parser = argparse.ArgumentParser(
+        prog="python -m hfselect_core", description="ESM-LogME intermediate task selection"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     rank = sub.add_parser("rank", help="rank intermediate tasks for a target dataset")
     rank.add_argument("--dataset", help="Hub dataset id or a local CSV/TSV/JSON/JSONL/Parquet file")

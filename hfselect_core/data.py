@@ -106,6 +106,11 @@ class TargetDataset:
         dropped["missing label"] = int(missing_label.sum())
         keep &= ~labels.isna()
         texts, labels = texts[keep], labels[keep]
+        if task_type is None and dropped["missing label"] and pd.api.types.is_float_dtype(labels):
+            # pandas reads an integer column with blank cells as floats: whole numbers are class ids.
+            values = labels.to_numpy(dtype=np.float64)
+            if len(values) and np.all(values == np.round(values)):
+                labels = labels.astype(np.int64)
         if len(labels) == 0:
             raise TooFewExamplesError(0, MIN_EXAMPLES, f"Every row lacks a text or a '{label_column}' label.")
         ids, task, names, unlabelled = prepare_labels(labels, task_type, label_names, label_column)
@@ -148,9 +153,7 @@ class TargetDataset:
     ) -> TargetDataset:
         """Read CSV/TSV/JSON/JSONL/Parquet and build the dataset as :meth:`from_pandas` does."""
         df = read_table(path)
-        return cls.from_pandas(
-            df, text_columns, label_column, task_type, num_examples, seed, source=Path(path).name
-        )
+        return cls.from_pandas(df, text_columns, label_column, task_type, num_examples, seed, source=Path(path).name)
 
     @classmethod
     def from_hub(
@@ -462,11 +465,7 @@ def load_hub_rows(
         if "config" in text.lower():
             raise ConfigNotFoundError(dataset_id, subset or "(none)", list_configs(dataset_id, token)) from None
         raise
-    names = {
-        col: list(feat.names)
-        for col, feat in (ds.features or {}).items()
-        if type(feat).__name__ == "ClassLabel"
-    }
+    names = {col: list(feat.names) for col, feat in (ds.features or {}).items() if type(feat).__name__ == "ClassLabel"}
     if streaming:
         take = 4 * num_examples if num_examples else limits.max_examples()
         rows = list(ds.shuffle(seed=seed, buffer_size=min(max(take, 1000), 20000)).take(take))

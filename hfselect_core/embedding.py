@@ -236,7 +236,9 @@ def load_embedding_model(
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
     except (OSError, ValueError, TypeError) as e:
-        raise ModelNotAvailableError(f"'{model_id}' has no usable tokenizer, so it is not a text encoder: {e}") from None
+        raise ModelNotAvailableError(
+            f"'{model_id}' has no usable tokenizer, so it is not a text encoder: {e}"
+        ) from None
     try:
         model = AutoModel.from_pretrained(path, trust_remote_code=trust, dtype=torch.float32)
     except ValueError as e:

@@ -54,9 +54,7 @@ class ColumnNotFoundError(HFSelectError):
 
 class NotATextColumnError(HFSelectError):
     def __init__(self, column: str, found: str):
-        super().__init__(
-            f"Column '{column}' holds {found}, not text. Pick a column of strings as the text column."
-        )
+        super().__init__(f"Column '{column}' holds {found}, not text. Pick a column of strings as the text column.")
 
 
 class InvalidLabelsError(HFSelectError):

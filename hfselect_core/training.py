@@ -215,9 +215,9 @@ def _fine_tune(
     num_outputs = 1 if regression else int(dataset.labels.max()) + 1
     net = _Classifier(tuned, num_outputs).to(device)
     labels = torch.as_tensor(np.array(dataset.labels), dtype=torch.float32 if regression else torch.long)
-    encoded = base.tokenizer(
-        list(dataset.texts), truncation=True, max_length=settings.max_length, padding=False
-    )["input_ids"]
+    encoded = base.tokenizer(list(dataset.texts), truncation=True, max_length=settings.max_length, padding=False)[
+        "input_ids"
+    ]
     n = len(encoded)
     steps_per_epoch = math.ceil(n / settings.lm_batch_size)
     total_steps = max(1, int(math.ceil(steps_per_epoch * settings.lm_num_epochs)))

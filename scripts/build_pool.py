@@ -30,8 +30,10 @@ def task_notes(task: dict) -> str:
     where = "; ".join(f"{s.get('repo')} ({s.get('path')}, commit {s.get('commit', '?')[:12]})" for s in sources)
     lines = []
     if task.get("hub_id"):
-        lines.append(f"The task corresponds to the Hub dataset `{task['hub_id']}`" + (
-            f" (subset `{task['subset']}`)." if task.get("subset") else "."))
+        lines.append(
+            f"The task corresponds to the Hub dataset `{task['hub_id']}`"
+            + (f" (subset `{task['subset']}`)." if task.get("subset") else ".")
+        )
     else:
         lines.append(f"The task has no Hub dataset id; it is named `{task['name']}` here.")
     if where:
@@ -143,11 +145,34 @@ def main(argv: list[str] | None = None) -> int:
             names = [t["name"] for t in tasks[w :: args.workers]]
             if not names:
                 continue
-            cmd = [sys.executable, __file__, "--manifest", args.manifest, "--data-dir", args.data_dir,
-                   "--out", args.out, "--base-model", args.base_model, "--max-examples", str(args.max_examples),
-                   "--epochs", str(args.epochs), "--seed", str(args.seed), "--developers", args.developers,
-                   "--lr", str(args.lr), "--head-lr", str(args.head_lr),
-                   "--metrics", f"{args.metrics or os.devnull}.part{w}", "--tasks", *names]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--manifest",
+                args.manifest,
+                "--data-dir",
+                args.data_dir,
+                "--out",
+                args.out,
+                "--base-model",
+                args.base_model,
+                "--max-examples",
+                str(args.max_examples),
+                "--epochs",
+                str(args.epochs),
+                "--seed",
+                str(args.seed),
+                "--developers",
+                args.developers,
+                "--lr",
+                str(args.lr),
+                "--head-lr",
+                str(args.head_lr),
+                "--metrics",
+                f"{args.metrics or os.devnull}.part{w}",
+                "--tasks",
+                *names,
+            ]
             if args.model_path:
                 cmd += ["--model-path", args.model_path]
             if args.device:
@@ -165,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         metrics = train_tasks(args, tasks)
         status = 0
     if args.metrics:
-        Path(args.metrics).write_text(json.dumps(
-            {"seconds_total": time.perf_counter() - started, "tasks": metrics}, indent=2))
+        Path(args.metrics).write_text(
+            json.dumps({"seconds_total": time.perf_counter() - started, "tasks": metrics}, indent=2)
+        )
     print(f"built {len(metrics)} ESMs in {time.perf_counter() - started:.1f} s", flush=True)
     return status
 

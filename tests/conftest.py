@@ -1,0 +1,36 @@
+"""Shared fixtures: tiny random base models and ESM folders written to tmp dirs (all offline)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.pop("HFSELECT_TRUST_REMOTE_CODE", None)
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from helpers import (  # noqa: E402
+    WORDS,
+    make_texts,
+    save_tiny_bert,
+    write_esm_folder,
+    write_vocab,
+)
+
+__all__ = ["WORDS", "make_texts", "save_tiny_bert", "write_esm_folder", "write_vocab"]
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A tiny random BertModel (hidden size 32, with a pooler) and its tokenizer."""
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(scope="session")
+def texts() -> list[str]:
+    return make_texts(40)

@@ -1,0 +1,136 @@
+"""Base-model embeddings: pooling per model family, padding independence, remote code refusal."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import (
+    add_sentence_transformers_modules,
+    make_texts,
+    save_tiny_bert,
+    save_tiny_distilbert,
+    save_tiny_t5,
+)
+
+from hfselect_core.embedding import load_embedding_model, resolve_model_path
+from hfselect_core.errors import ModelNotAvailableError, RemoteCodeRefusedError
+
+TEXTS = make_texts(12, seed=3) + ["good", "the very very really not bad cheap phone screen battery works fine"]
+
+
+def _check_padding_independent(model):
+    small = model.embed(TEXTS, batch_size=1)
+    large = model.embed(TEXTS, batch_size=8)
+    assert small.shape == (len(TEXTS), model.dim)
+    assert small.dtype == np.float32
+    assert np.isfinite(small).all()
+    np.testing.assert_allclose(small, large, atol=1e-5, rtol=0)
+    # Distinct texts give distinct vectors, and order of input is kept.
+    assert not np.allclose(small[0], small[1])
+    single = model.embed([TEXTS[5]], batch_size=1)
+    np.testing.assert_allclose(single[0], small[5], atol=1e-5, rtol=0)
+    return small
+
+
+def test_bert_uses_pooler(tmp_path):
+    folder = save_tiny_bert(tmp_path / "bert")
+    model = load_embedding_model(str(folder), device="cpu")
+    assert model.pooling == "pooler"
+    assert model.dim == 32
+    vectors = _check_padding_independent(model)
+    # The pooler output is tanh(dense(first token)): within (-1, 1).
+    assert np.abs(vectors).max() < 1.0
+    encoded = model.tokenizer([TEXTS[0]], return_tensors="pt")
+    with torch.inference_mode():
+        expected = model.model(**encoded).pooler_output[0].numpy()
+    np.testing.assert_allclose(vectors[0], expected, atol=1e-5)
+
+
+def test_model_is_cached_per_path(tmp_path):
+    folder = save_tiny_bert(tmp_path / "cached")
+    assert load_embedding_model(str(folder), device="cpu") is load_embedding_model(str(folder), device="cpu")
+
+
+def test_distilbert_uses_first_token(tmp_path):
+    folder = save_tiny_distilbert(tmp_path / "distil")
+    model = load_embedding_model(str(folder), device="cpu")
+    assert model.pooling == "cls"
+    vectors = _check_padding_independent(model)
+    encoded = model.tokenizer([TEXTS[2]], return_tensors="pt")
+    with torch.inference_mode():
+        expected = model.model(**encoded).last_hidden_state[0, 0].numpy()
+    np.testing.assert_allclose(vectors[2], expected, atol=1e-5)
+
+
+def test_t5_uses_encoder_mean(tmp_path):
+    folder = save_tiny_t5(tmp_path / "t5")
+    model = load_embedding_model(str(folder), device="cpu")
+    assert model.pooling == "encoder_mean"
+    assert model.dim == 32
+    vectors = _check_padding_independent(model)
+    encoded = model.tokenizer([TEXTS[1]], return_tensors="pt")
+    with torch.inference_mode():
+        hidden = model.model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"])
+    np.testing.assert_allclose(vectors[1], hidden.last_hidden_state[0].mean(0).numpy(), atol=1e-5)
+
+
+def test_sentence_transformers_mean_normalize(tmp_path):
+    folder = add_sentence_transformers_modules(save_tiny_bert(tmp_path / "st", seed=1))
+    model = load_embedding_model(str(folder), device="cpu")
+    assert model.pooling == "st:mean+normalize"
+    vectors = _check_padding_independent(model)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    encoded = model.tokenizer([TEXTS[3]], return_tensors="pt")
+    with torch.inference_mode():
+        mean = model.model(**encoded).last_hidden_state[0].mean(0).numpy()
+    np.testing.assert_allclose(vectors[3], mean / np.linalg.norm(mean), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("mode", "normalize", "expected"), [("cls", False, "st:cls"), ("max", True, "st:max+normalize")]
+)
+def test_sentence_transformers_other_modes(tmp_path, mode, normalize, expected):
+    folder = add_sentence_transformers_modules(save_tiny_bert(tmp_path / f"st_{mode}"), normalize=normalize, mode=mode)
+    model = load_embedding_model(str(folder), device="cpu")
+    assert model.pooling == expected
+    _check_padding_independent(model)
+
+
+def test_remote_code_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("HFSELECT_TRUST_REMOTE_CODE", raising=False)
+    folder = save_tiny_bert(tmp_path / "remote")
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["auto_map"] = {"AutoConfig": "modeling_evil.EvilConfig", "AutoModel": "modeling_evil.EvilModel"}
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    (folder / "modeling_evil.py").write_text("raise SystemExit('remote code ran')\n", encoding="utf-8")
+    with pytest.raises(RemoteCodeRefusedError) as info:
+        load_embedding_model(str(folder), device="cpu")
+    assert "HFSELECT_TRUST_REMOTE_CODE" in str(info.value)
+
+
+def test_unknown_model_offline():
+    with pytest.raises(ModelNotAvailableError, match="offline"):
+        resolve_model_path("nobody-here/definitely-not-a-model-xyz")
+
+
+def test_folder_without_model(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelNotAvailableError):
+        load_embedding_model(str(tmp_path / "empty"), device="cpu")
+
+
+def test_progress_and_stop(tmp_path):
+    from hfselect_core.errors import CancelledError
+
+    folder = save_tiny_bert(tmp_path / "progress")
+    model = load_embedding_model(str(folder), device="cpu")
+    calls = []
+    model.embed(TEXTS, batch_size=4, progress=lambda stage, done, total: calls.append((stage, done, total)))
+    assert calls[0] == ("Embedding", 0, len(TEXTS))
+    assert calls[-1] == ("Embedding", len(TEXTS), len(TEXTS))
+    with pytest.raises(CancelledError):
+        model.embed(TEXTS, batch_size=4, should_stop=lambda: True)
