@@ -67,6 +67,8 @@ class TaskRanking:
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # LogME of the untransformed base embeddings: tasks scoring above it are predicted to help.
+    baseline: float | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -82,6 +84,7 @@ class TaskRanking:
                 self.seconds,
                 self.stage_seconds,
                 self.notes,
+                self.baseline,
             )
         return self.rows[index]
 
@@ -92,6 +95,8 @@ class TaskRanking:
         lines = [f"{str(r.rank) + '.':<5}{_task_label(r.config):<50}Score: {r.score:.6f}" for r in self.rows[:10]]
         if len(self.rows) > 10:
             lines.append(f"... ({len(self.rows) - 10} more)")
+        if self.baseline is not None:
+            lines.append(f"(baseline, no intermediate task: {self.baseline:.6f})")
         if self.skipped:
             lines.append(f"({len(self.skipped)} ESM(s) skipped; see .skipped)")
         return "\n".join(lines)
@@ -139,6 +144,7 @@ class TaskRanking:
             "num_examples": self.num_examples,
             "task_type": self.task_type,
             "seconds": round(self.seconds, 3),
+            "baseline_score": self.baseline,
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
             "notes": self.notes,
             "ranking": [
@@ -282,6 +288,12 @@ def iter_task_ranking(
         loaded = load_esms(sources, base_model, filters, progress)
         yield from _drain(events)
         esm_list, skipped, notes = loaded.esms, list(loaded.skipped), loaded.notes
+        if _is_auto(source) and all(isinstance(s, BundledESMSource) for s in sources):
+            notes.insert(
+                0,
+                "The Hugging Face Hub cannot be reached (or HF_HUB_OFFLINE=1), so the bundled pool "
+                f"({len(esm_list)} ESMs) was used instead of the Hub.",
+            )
     else:
         esm_list, skipped = list(esms), []
     if len(esm_list) > limits.max_esms():
@@ -330,6 +342,8 @@ def iter_task_ranking(
         chunk = usable[start : start + esm_batch_size]
         scores[start : start + len(chunk)] = _score_chunk(scorer, chunk)
         yield RankingEvent("Scoring", start + len(chunk), total)
+    dim = model.dim
+    baseline = float(scorer.score(np.eye(dim, dtype=np.float32)[None], np.zeros((1, dim), dtype=np.float32))[0])
     stage_seconds["score"] = time.perf_counter() - t0
 
     rows_unsorted = []
@@ -352,8 +366,13 @@ def iter_task_ranking(
         time.perf_counter() - started,
         stage_seconds,
         notes,
+        baseline,
     )
     yield RankingEvent("Done", total, total, "", ranking)
+
+
+def _is_auto(source: ESMSourceLike | None) -> bool:
+    return source is None or (isinstance(source, str) and source.lower() == "auto")
 
 
 def _drain(events: list[RankingEvent]) -> Iterator[RankingEvent]:
