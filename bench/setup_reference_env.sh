@@ -10,7 +10,7 @@
 set -euo pipefail
 VENV="${BENCH_VENV:-/work/bench-venv}"
 PY="${PYTHON:-python3}"
-if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import hfselect, numba, transformers, torch; assert torch.__version__.startswith('2.13.0')" 2>/dev/null; then
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import hfselect, numba, scipy, transformers, torch; assert torch.__version__.startswith('2.13.0')" 2>/dev/null; then
   echo "reference venv ready: $VENV"
   exit 0
 fi
@@ -28,9 +28,9 @@ echo "$TORCH_PIN" > "$CONSTRAINTS"
 echo "numpy==2.0.0" >> "$CONSTRAINTS"
 "${PIP[@]}" --no-deps "hf-dataset-selector==0.2.1"
 # What hfselect imports (its METADATA: datasets, huggingface-hub, numba, numpy==2.0.0, pandas, torch,
-# tqdm, transformers). numba must support numpy 2.0.
+# tqdm, transformers). numba must support numpy 2.0, and its np.linalg support needs scipy.
 "${PIP[@]}" -c "$CONSTRAINTS" "numpy==2.0.0" "numba>=0.60.0" "transformers>=4.48.0" "huggingface_hub>=0.27.0" \
-  "pandas>=2.2.3" "tqdm>=4.67.1" "datasets>=3.2.0" safetensors
+  "pandas>=2.2.3" "tqdm>=4.67.1" "datasets>=3.2.0" safetensors scipy
 rm -f "$CONSTRAINTS"
 "$VENV/bin/python" - <<'PY'
 import importlib.metadata as md

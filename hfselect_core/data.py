@@ -186,7 +186,7 @@ class TargetDataset:
 
     def validate(self) -> None:
         if len(self) < MIN_EXAMPLES:
-            raise TooFewExamplesError(len(self), MIN_EXAMPLES)
+            raise TooFewExamplesError(len(self), MIN_EXAMPLES, "Add rows that have both a text and a label.")
         if self.is_regression:
             if not np.isfinite(self.labels).all():
                 raise InvalidLabelsError("Regression labels must be finite numbers (no NaN or Inf).")
@@ -307,6 +307,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
             f"'{path.name}' is {size / 1e6:.1f} MB; the limit is {limits.max_upload_bytes() / 1e6:.0f} MB "
             f"(set {limits.MAX_UPLOAD_MB_ENV} to change it). Upload a sample of your data."
         )
+    if size == 0:
+        raise UnsupportedFileError(f"'{path.name}' is empty (0 bytes). Upload a file with a header row and data rows.")
     kind = FILE_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise UnsupportedFileError(

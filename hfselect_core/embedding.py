@@ -206,6 +206,12 @@ def _not_available(model_id: str, error: Exception) -> ModelNotAvailableError:
         return ModelNotAvailableError(f"Base model '{model_id}' is gated: sign in and accept its terms.")
     if isinstance(error, RepositoryNotFoundError) or isinstance(error.__cause__, RepositoryNotFoundError):
         return ModelNotAvailableError(f"Base model '{model_id}' does not exist on the Hub. Check the id.")
+    if Path(model_id).is_dir():
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        return ModelNotAvailableError(
+            f"The folder '{model_id}' is not a complete model ({first}). It needs a valid config.json, "
+            "tokenizer files and weights (model.safetensors); fix the folder or pick another base model."
+        )
     if not hub_reachable():
         return ModelNotAvailableError(str(HubUnreachableError(f"Base model '{model_id}' needs the Hub, which")))
     return ModelNotAvailableError(f"Base model '{model_id}' could not be loaded: {error}")
@@ -237,7 +243,8 @@ def load_embedding_model(
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
     except (OSError, ValueError, TypeError) as e:
         raise ModelNotAvailableError(
-            f"'{model_id}' has no usable tokenizer, so it is not a text encoder: {e}"
+            f"'{model_id}' has no usable tokenizer, so it is not a text encoder "
+            f"({(str(e).strip().splitlines() or [type(e).__name__])[0][:200]}). Pick a text model as the base model."
         ) from None
     try:
         model = AutoModel.from_pretrained(path, trust_remote_code=trust, dtype=torch.float32)

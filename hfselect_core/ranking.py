@@ -16,7 +16,7 @@ import torch
 from . import limits
 from .data import TargetDataset
 from .embedding import BUNDLED_MODEL_ID, load_embedding_model
-from .errors import CancelledError, HubUnreachableError, InputTooLargeError, NoESMsFoundError
+from .errors import CancelledError, ESMFormatError, HubUnreachableError, InputTooLargeError, NoESMsFoundError
 from .esm import ESM, ESMConfig
 from .hub import hub_reachable
 from .logme import AffineLogME
@@ -394,12 +394,11 @@ def _embed_streaming(model, texts, batch_size, should_stop) -> Iterator[RankingE
     return np.concatenate(parts, axis=0) if parts else np.zeros((0, model.dim), dtype=np.float32)
 
 
-def _score_chunk(scorer: AffineLogME, chunk: list[ESM]) -> np.ndarray:
-    weights = np.stack([esm.weight_and_bias()[0] for esm in chunk])
-    biases = np.stack([esm.weight_and_bias()[1] for esm in chunk])
+def _score_chunk(scorer: AffineLogME, chunk: list) -> np.ndarray:
     try:
-        return scorer.score(weights, biases)
-    except (RuntimeError, ValueError):
+        pairs = [esm.weight_and_bias() for esm in chunk]
+        return scorer.score(np.stack([w for w, _ in pairs]), np.stack([b for _, b in pairs]))
+    except (RuntimeError, ValueError, ESMFormatError):
         if len(chunk) == 1:
             return np.array([np.nan])
         # Find the ESM that broke the batch; score the rest one by one.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import hub
 from .errors import ESMFormatError, HFSelectError
-from .esm import CONFIG_NAME, ESM, ESMConfig, safe_name
+from .esm import CONFIG_NAME, ESM, ESMConfig, StoredESM, safe_name
 
 ASSETS_ENV = "HFSELECT_ASSETS_DIR"
 ProgressCallback = Callable[[str, int, int], None]
@@ -52,7 +52,7 @@ class ESMFilters:
 
 @dataclass
 class LoadedESMs:
-    esms: list[ESM]
+    esms: list[ESM | StoredESM]
     skipped: list[SkippedESM]
     notes: list[str]
 
@@ -64,7 +64,7 @@ def _load_folders(
     progress: ProgressCallback | None,
     check_base_model: bool,
 ) -> LoadedESMs:
-    esms: list[ESM] = []
+    esms: list[ESM | StoredESM] = []
     skipped: list[SkippedESM] = []
     total = len(folders)
     for i, (name, folder) in enumerate(folders, start=1):
@@ -75,7 +75,7 @@ def _load_folders(
             if check_base_model and config.base_model_name and not _same_model(config.base_model_name, base_model):
                 skipped.append(SkippedESM(name, f"trained for base model '{config.base_model_name}'"))
                 continue
-            esms.append(ESM.from_folder(folder, name=name))
+            esms.append(StoredESM.open(folder, name=name))
         except ESMFormatError as e:
             reason = str(e)
             skipped.append(SkippedESM(name, reason.removeprefix(f"{name}: ")))
