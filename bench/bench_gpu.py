@@ -26,7 +26,9 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run(k: int, n: int, d: int, classes: int, device: str, batch: int, seed: int = 0) -> tuple[dict, np.ndarray]:
+def run(
+    k: int, n: int, d: int, classes: int, device: str, batch: int, seed: int = 0, streams: int = 1
+) -> tuple[dict, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, d)).astype(np.float32)
     y = rng.integers(0, classes, n)
@@ -40,10 +42,8 @@ def run(k: int, n: int, d: int, classes: int, device: str, batch: int, seed: int
     biases = torch.as_tensor(b, device=device)
     sync(device)
     t_init = time.perf_counter() - t0
-    scores = []
     t0 = time.perf_counter()
-    for start in range(0, k, batch):
-        scores.append(scorer.score(weights[start : start + batch], biases[start : start + batch]))
+    scores = scorer.score_many(weights, biases, batch_size=batch, cuda_streams=streams)
     sync(device)
     t_score = time.perf_counter() - t0
     row = {
@@ -53,12 +53,13 @@ def run(k: int, n: int, d: int, classes: int, device: str, batch: int, seed: int
         "d": d,
         "classes": classes,
         "batch": batch,
+        "streams": streams,
         "seconds_statistics": round(t_init, 3),
         "seconds_scoring": round(t_score, 3),
         "seconds_total": round(t_init + t_score, 3),
         "ms_per_esm": round(1000 * t_score / k, 3),
     }
-    return row, np.concatenate(scores)
+    return row, scores
 
 
 def main() -> None:
@@ -67,7 +68,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--d", type=int, default=768)
     parser.add_argument("--classes", type=int, default=5)
-    parser.add_argument("--batches", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--batches", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--cpu-k", type=int, default=24, help="ESMs timed on the CPU for the ratio")
     args = parser.parse_args()
     print(
@@ -83,8 +85,9 @@ def main() -> None:
     run(16, args.n, args.d, args.classes, "cuda", 16)  # warm-up: kernels, cuSOLVER handles
     gpu_scores = None
     for batch in args.batches:
-        row, gpu_scores = run(args.k, args.n, args.d, args.classes, "cuda", batch)
-        print(json.dumps(row), flush=True)
+        for streams in args.streams:
+            row, gpu_scores = run(args.k, args.n, args.d, args.classes, "cuda", batch, streams=streams)
+            print(json.dumps(row), flush=True)
     for threads in (torch.get_num_threads(), 2):
         torch.set_num_threads(threads)
         row, cpu_scores = run(args.cpu_k, args.n, args.d, args.classes, "cpu", 8)

@@ -337,9 +337,11 @@ def iter_task_ranking(
     scorer = AffineLogME(embeddings, dataset.labels, dataset.is_regression, device=device)
     total = len(usable)
     yield RankingEvent("Scoring", 0, total, f"Scoring {total} ESMs")
-    for start in range(0, total, esm_batch_size):
+    # On a GPU each progress step scores several batches concurrently (see AffineLogME.score_many).
+    step = esm_batch_size * (8 if scorer.device.type == "cuda" else 1)
+    for start in range(0, total, step):
         check_stop()
-        chunk = usable[start : start + esm_batch_size]
+        chunk = usable[start : start + step]
         scores[start : start + len(chunk)] = _score_chunk(scorer, chunk)
         yield RankingEvent("Scoring", start + len(chunk), total)
     dim = model.dim
@@ -397,7 +399,7 @@ def _embed_streaming(model, texts, batch_size, should_stop) -> Iterator[RankingE
 def _score_chunk(scorer: AffineLogME, chunk: list) -> np.ndarray:
     try:
         pairs = [esm.weight_and_bias() for esm in chunk]
-        return scorer.score(np.stack([w for w, _ in pairs]), np.stack([b for _, b in pairs]))
+        return scorer.score_many(np.stack([w for w, _ in pairs]), np.stack([b for _, b in pairs]))
     except (RuntimeError, ValueError, ESMFormatError):
         if len(chunk) == 1:
             return np.array([np.nan])
