@@ -150,13 +150,13 @@ def child_ours(job: dict) -> dict:
         out["pooling"] = model.pooling
         np.save(job["out_npy"], emb)
     elif job["kind"] == "score":
-        from hfselect_core.esm import ESM
+        from hfselect_core.esm import StoredESM
         from hfselect_core.logme import AffineLogME
         from hfselect_core.ranking import _score_chunk
 
         folders = sorted(Path(job["esm_dir"]).iterdir())[: job["k"]]
         t0 = time.perf_counter()
-        esms = [ESM.from_folder(f) for f in folders]
+        esms = [StoredESM.open(f) for f in folders]  # what the sources hand to the ranking
         out["load_esms_s"] = time.perf_counter() - t0
         x = np.load(job["features"])
         labels = np.load(job["labels"])

@@ -1,0 +1,113 @@
+"""Plotly figures for a ranking (built from ``TaskRanking.to_pandas()``); every figure has a set height."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+BAR_COLOR = "#ff9d00"
+OTHER_COLOR = "#9ca3af"
+ROW_HEIGHT = 26
+
+
+def _label(row: pd.Series) -> str:
+    subset = row.get("Task Subset")
+    task = str(row.get("Task ID") or row.get("ESM") or "")
+    if isinstance(subset, str) and subset and subset != "default":
+        task += f" ({subset})"
+    return task
+
+
+def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "font": {"size": 15}},
+        height=height,
+        margin={"l": 10, "r": 20, "t": 50, "b": 40},
+        template="plotly_white",
+        showlegend=False,
+    )
+    return fig
+
+
+def empty_figure(message: str = "Run a ranking to see this plot.", height: int = 320) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, "", height)
+
+
+def top_k_bar(df: pd.DataFrame, k: int = 10) -> go.Figure:
+    """Horizontal bars of the k best tasks, best on top."""
+    if df is None or df.empty:
+        return empty_figure()
+    k = max(1, min(int(k or 10), len(df)))
+    top = df.sort_values("Score", ascending=False).head(k)
+    labels = [f"{int(r['Rank'])}. {_label(r)}" for _, r in top.iterrows()]
+    fig = go.Figure(
+        go.Bar(
+            x=top["Score"],
+            y=labels,
+            orientation="h",
+            marker_color=BAR_COLOR,
+            text=[f"{s:.4f}" for s in top["Score"]],
+            textposition="auto",
+            hovertemplate="%{y}<br>Score %{x:.5f}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(title="LogME score (higher is better)")
+    lo, hi = float(top["Score"].min()), float(top["Score"].max())
+    pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 0.1
+    fig.update_xaxes(range=[lo - pad, hi + pad * 0.5])
+    return _layout(fig, f"Top {k} intermediate tasks", max(300, 90 + ROW_HEIGHT * k))
+
+
+def score_histogram(df: pd.DataFrame, k: int = 10) -> go.Figure:
+    """Distribution of all scores, with the top-k highlighted and the k-th best score marked."""
+    if df is None or df.empty:
+        return empty_figure()
+    k = max(1, min(int(k or 10), len(df)))
+    scores = df["Score"].astype(float).to_numpy()
+    threshold = float(np.sort(scores)[::-1][k - 1])
+    bins = {"start": float(scores.min()), "end": float(scores.max()) + 1e-9, "size": (np.ptp(scores) or 1.0) / 20}
+    fig = go.Figure()
+    fig.add_histogram(x=scores[scores < threshold], xbins=bins, marker_color=OTHER_COLOR, name="others")
+    fig.add_histogram(x=scores[scores >= threshold], xbins=bins, marker_color=BAR_COLOR, name=f"top {k}")
+    fig.update_layout(barmode="stack", showlegend=True)
+    fig.add_vline(
+        x=threshold, line_dash="dash", line_color="#374151", annotation_text=f"top {k}", annotation_position="top left"
+    )
+    fig.update_xaxes(title="LogME score")
+    fig.update_yaxes(title="ESMs")
+    _layout(fig, "Score distribution", 340)
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right"})
+    return fig
+
+
+def score_vs_size(df: pd.DataFrame, k: int = 10) -> go.Figure:
+    """Score against the ESM's training-set size (Num Examples), log x when sizes vary a lot."""
+    if df is None or df.empty:
+        return empty_figure()
+    data = df.copy()
+    data["Num Examples"] = pd.to_numeric(data["Num Examples"], errors="coerce")
+    data = data.dropna(subset=["Num Examples"])
+    if data.empty:
+        return empty_figure("The ESMs do not record their training-set size.")
+    top = data["Rank"].astype(int) <= int(k or 10)
+    fig = go.Figure(
+        go.Scatter(
+            x=data["Num Examples"],
+            y=data["Score"],
+            mode="markers",
+            marker={"color": np.where(top, BAR_COLOR, OTHER_COLOR), "size": 9, "line": {"width": 0.5}},
+            text=[_label(r) for _, r in data.iterrows()],
+            hovertemplate="%{text}<br>%{x:,} examples<br>Score %{y:.5f}<extra></extra>",
+        )
+    )
+    sizes = data["Num Examples"].to_numpy(dtype=float)
+    log = sizes.min() > 0 and sizes.max() / sizes.min() > 20
+    fig.update_xaxes(title="ESM training examples", type="log" if log else "linear")
+    fig.update_yaxes(title="LogME score")
+    return _layout(fig, "Score vs. ESM training-set size", 340)

@@ -1,0 +1,92 @@
+"""Browser tests: Playwright (Python, sync API) driving Debian's /usr/bin/chromium against the app."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium (apt-get install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    import app
+
+    app.demo.launch(prevent_thread_lock=True, server_port=_free_port(), quiet=True)
+    yield app.demo.local_url.rstrip("/") + "/"
+    app.demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    SCREENSHOTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+def test_pick_example_rank_and_see_results(page, app_url):
+    page.goto(app_url)
+    page.locator("#example-support_messages").click()
+    page.wait_for_function(
+        "() => document.querySelector('#label-column input')?.value.startsWith('intent')", timeout=20_000
+    )
+    page.screenshot(path=str(SCREENSHOTS / "01_example_selected.png"), full_page=True)
+    page.locator("#rank-button").click()
+    page.locator("#summary").get_by_text("Best task").wait_for(timeout=90_000)
+    links = page.locator("#results a[href^='https://huggingface.co/datasets/']")
+    links.first.wait_for(state="attached")
+    page.locator("#results").get_by_text("nyu-mll/glue").first.wait_for()  # a visible table cell
+    assert links.count() >= 10
+    page.locator("#bar-plot .js-plotly-plot").wait_for()
+    page.locator("#bar-plot .bars path, #bar-plot g.point").first.wait_for(state="attached")
+    assert "support_messages" in page.locator("#share-link textarea").input_value()
+    page.screenshot(path=str(SCREENSHOTS / "02_ranked.png"), full_page=True)
+
+
+def test_share_link_prefills_form(page, app_url):
+    page.goto(app_url + "?example=review_ratings&n=150&seed=7&pool=bundled")
+    page.wait_for_function(
+        "() => document.querySelector('#label-column input')?.value.startsWith('rating')", timeout=20_000
+    )
+    page.get_by_text("Advanced", exact=True).click()
+    assert page.locator("#seed input").input_value() == "7"
+    assert page.locator("#num-examples input").input_value() == "150"
+    assert page.locator("#task-type input[value='regression']").is_checked()
+    assert page.locator("#pool input[value='bundled']").is_checked()
+    page.screenshot(path=str(SCREENSHOTS / "03_share_link_prefilled.png"), full_page=True)
