@@ -13,11 +13,12 @@ import gradio as gr
 import pandas as pd
 
 from hfselect_core import app_logic as logic
-from hfselect_core import limits, plots
+from hfselect_core import limits, plots, studio
 from hfselect_core.data import list_columns, list_configs, list_splits, preview_rows
 from hfselect_core.errors import HFSelectError
 from hfselect_core.hub import hub_reachable
 from hfselect_core.ranking import iter_task_ranking
+from hfselect_core.studio import gpu_decorator, iter_studio_training, publish_esm
 
 log = logging.getLogger("hfselect.app")
 
@@ -69,7 +70,7 @@ def fill_file(path: str | None):
     if not path:
         return (gr.skip(),) * 4 + ("",)
     try:
-        df, types = logic.read_upload(path)
+        df, types = logic.read_upload(path, check=True)
     except Exception as e:  # noqa: BLE001
         msg = _message(e)
         gr.Warning(msg)
@@ -233,6 +234,7 @@ def rank(
         if ranking is None:
             raise HFSelectError("The ranking stopped before it finished.")
         raw = ranking.to_pandas()
+        raw["Baseline"] = ranking.baseline  # carried with the table so the plots can mark it
         k = int(top_k or 10)
         figs = (plots.top_k_bar(raw, k), plots.score_histogram(raw, k), plots.score_vs_size(raw, k))
         files = logic.write_exports(ranking)
@@ -249,6 +251,42 @@ def rank(
         msg = _message(e)
         gr.Warning(msg)
         yield _rank_outputs(f"❌ {msg}")
+
+
+RANK_FIELDS = [
+    "source",
+    "example",
+    "file",
+    "dataset_id",
+    "subset",
+    "split",
+    "text_columns",
+    "label_column",
+    "task_type",
+    "num_examples",
+    "seed",
+    "max_esms",
+    "task_filter",
+    "language",
+    "base_model",
+    "pool",
+]
+
+
+def _validations(fields: list[str], errors: list[tuple[str, str]], extra: int = 0) -> list:
+    """One gr.validate per input (in input order); a message on the first input it concerns."""
+    messages: dict[str, str] = {}
+    for field, message in errors:
+        messages[field] = f"{messages[field]} {message}" if field in messages else message
+    out = [gr.validate(name not in messages, messages.get(name, "")) for name in fields]
+    return out + [gr.validate(True, "")] * extra
+
+
+def validate_rank(*args):
+    """Checks the Rank form before the event is queued (the handler checks again for direct calls)."""
+    form = logic.RankForm(*[None if v == "" and i >= 11 else v for i, v in enumerate(args[: len(RANK_FIELDS)])])
+    form.base_model = (form.base_model or "").strip()
+    return _validations(RANK_FIELDS, logic.form_field_errors(form), extra=len(args) - len(RANK_FIELDS))
 
 
 def replot(raw: pd.DataFrame | None, k: float):

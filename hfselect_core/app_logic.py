@@ -16,12 +16,13 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
-from . import limits
+from . import limits, safety
 from .data import TargetDataset, read_table
 from .embedding import BUNDLED_MODEL_ID
 from .errors import HFSelectError
 from .ranking import TaskRanking
 from .sources import ESMFilters, assets_dir, esm_coverage
+from .training import TrainingSettings
 
 ONLINE_DEFAULT_MODEL = "bert-base-multilingual-uncased"
 SOURCES = ("example", "file", "hub")
@@ -99,9 +100,22 @@ def preview_frame(df: pd.DataFrame, n: int = PREVIEW_ROWS) -> pd.DataFrame:
     return head
 
 
-def read_upload(path: str | Path) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Read an uploaded file (size and format checked by read_table); returns the frame and column types."""
-    df = read_table(path)
+def upload_roots() -> list[Path]:
+    """Folders a target file may be read from: Gradio's upload folder(s) and the bundled examples."""
+    return [*safety.gradio_upload_dirs(), examples_dir()]
+
+
+def checked_upload(path: str | Path) -> Path:
+    """The real path of an uploaded file after :func:`safety.check_upload` (location, type, size)."""
+    return safety.check_upload(path, allowed_roots=upload_roots())
+
+
+def read_upload(path: str | Path, check: bool = False) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Read a table (size and format checked by read_table); returns the frame and column types.
+
+    ``check=True`` (user uploads) first runs :func:`checked_upload` on the path.
+    """
+    df = read_table(checked_upload(path) if check else path)
     return df, column_types(df)
 
 
@@ -138,56 +152,64 @@ def _as_list(value) -> list[str]:
     return [str(v) for v in value if str(v).strip()]
 
 
-def validate_form(form: RankForm) -> list[str]:
-    """Problems with the form, as messages a user can act on (empty when it is fine)."""
-    errors = []
+def form_field_errors(form: RankForm) -> list[tuple[str, str]]:
+    """Problems with the form as (RankForm field, message) pairs, in form order (empty when it is fine)."""
+    errors: list[tuple[str, str]] = []
     source = (form.source or "").lower()
     if source not in SOURCES:
-        errors.append(f"Target source must be one of {', '.join(SOURCES)}, not '{form.source}'.")
+        errors.append(("source", f"Target source must be one of {', '.join(SOURCES)}, not '{form.source}'."))
     elif source == "example" and not form.example:
-        errors.append("Pick an example dataset (or switch to 'Upload a file' / 'Hub dataset').")
+        errors.append(("example", "Pick an example dataset (or switch to 'Upload a file' / 'Hub dataset')."))
     elif source == "file" and not form.file:
-        errors.append("Upload a CSV, TSV, JSON, JSONL or Parquet file first.")
+        errors.append(("file", "Upload a CSV, TSV, JSON, JSONL or Parquet file first."))
     elif source == "hub" and not (form.dataset_id or "").strip():
-        errors.append("Enter a Hub dataset id such as 'stanfordnlp/imdb'.")
+        errors.append(("dataset_id", "Enter a Hub dataset id such as 'stanfordnlp/imdb'."))
     elif source == "hub" and not (form.split or "").strip():
-        errors.append("Pick a split of the Hub dataset (e.g. 'train').")
+        errors.append(("split", "Pick a split of the Hub dataset (e.g. 'train')."))
     if source in SOURCES and source != "example":
         if not _as_list(form.text_columns):
-            errors.append("Choose at least one text column.")
+            errors.append(("text_columns", "Choose at least one text column."))
         if not form.label_column:
-            errors.append("Choose the label column.")
+            errors.append(("label_column", "Choose the label column."))
     if (form.task_type or "auto") not in TASK_TYPES:
-        errors.append(f"Task type must be one of {', '.join(TASK_TYPES)}, not '{form.task_type}'.")
+        errors.append(("task_type", f"Task type must be one of {', '.join(TASK_TYPES)}, not '{form.task_type}'."))
     n = form.num_examples
     if n is not None and n != "":
         try:
             n = int(n)
         except (TypeError, ValueError):
-            errors.append(f"Number of examples must be a whole number, not '{form.num_examples}'.")
+            errors.append(("num_examples", f"Number of examples must be a whole number, not '{form.num_examples}'."))
         else:
             if n < 2:
-                errors.append("Number of examples must be at least 2.")
+                errors.append(("num_examples", "Number of examples must be at least 2."))
             elif n > limits.max_examples():
                 errors.append(
-                    f"Number of examples {n:,} is over the limit of {limits.max_examples():,} "
-                    f"({limits.MAX_EXAMPLES_ENV})."
+                    (
+                        "num_examples",
+                        f"Number of examples {n:,} is over the limit of {limits.max_examples():,} "
+                        f"({limits.MAX_EXAMPLES_ENV}).",
+                    )
                 )
     try:
         int(form.seed if form.seed not in (None, "") else DEFAULT_SEED)
     except (TypeError, ValueError):
-        errors.append(f"Seed must be a whole number, not '{form.seed}'.")
+        errors.append(("seed", f"Seed must be a whole number, not '{form.seed}'."))
     if form.max_esms not in (None, "", 0):
         try:
             if int(form.max_esms) < 1:
-                errors.append("Max ESMs must be at least 1 (or 0 for no cap).")
+                errors.append(("max_esms", "Max ESMs must be at least 1 (or 0 for no cap)."))
         except (TypeError, ValueError):
-            errors.append(f"Max ESMs must be a whole number, not '{form.max_esms}'.")
+            errors.append(("max_esms", f"Max ESMs must be a whole number, not '{form.max_esms}'."))
     if not (form.base_model or "").strip():
-        errors.append("Choose a base model.")
+        errors.append(("base_model", "Choose a base model."))
     if (form.pool or "auto") not in POOLS:
-        errors.append(f"ESM pool must be one of {', '.join(POOLS)}, not '{form.pool}'.")
+        errors.append(("pool", f"ESM pool must be one of {', '.join(POOLS)}, not '{form.pool}'."))
     return errors
+
+
+def validate_form(form: RankForm) -> list[str]:
+    """Problems with the form, as messages a user can act on (empty when it is fine)."""
+    return [message for _, message in form_field_errors(form)]
 
 
 def form_filters(form: RankForm) -> ESMFilters:
@@ -214,7 +236,8 @@ def build_dataset(form: RankForm, token: str | None = None) -> TargetDataset:
             task_type = ex.get("task_type")
         return TargetDataset.from_file(examples_dir() / ex["file"], text_columns, label, task_type, n, seed)
     if source == "file":
-        return TargetDataset.from_file(form.file, text_columns, form.label_column, task_type, n, seed)
+        checked = checked_upload(form.file)
+        return TargetDataset.from_file(checked, text_columns, form.label_column, task_type, n, seed)
     return TargetDataset.from_hub(
         form.dataset_id.strip(),
         split=form.split.strip(),
@@ -325,6 +348,13 @@ def summary_markdown(ranking: TaskRanking) -> str:
     )
     if ranking.stage_seconds:
         text += " (" + ", ".join(f"{k} {v:.1f} s" for k, v in ranking.stage_seconds.items()) + ")"
+    if ranking.baseline is not None:
+        above = sum(1 for row in ranking.rows if row.score > ranking.baseline)
+        text += (
+            f"\n\nBaseline (the base model with no intermediate task): {ranking.baseline:.4f}. "
+            f"{above} of {len(ranking)} tasks score above it and are predicted to help; "
+            "those below are predicted to hurt."
+        )
     if ranking.notes:
         text += "\n\n" + "\n".join(f"- {note}" for note in ranking.notes)
     return text
@@ -435,3 +465,194 @@ def parse_query(params: dict) -> dict:
         out["pool"] = p["pool"]
     out["autorun"] = str(p.get("autorun", "")).lower() in ("1", "true", "yes")
     return out
+
+
+# --- "Add your dataset" (ESM studio) ---------------------------------------------------------
+
+STUDIO_DEFAULT_EXAMPLES = {"cpu": 500, "cuda": 2_000}
+FIT_METHOD_CHOICES = [
+    ("Closed form (exact least squares)", "closed_form"),
+    ("SGD (the reference library's recipe)", "sgd"),
+]
+_KNOWN_MODEL_SIZES = {BUNDLED_MODEL_ID: (384, 6), ONLINE_DEFAULT_MODEL: (768, 12), "bert-base-uncased": (768, 12)}
+
+
+def studio_default_examples(device: str | None = None) -> int:
+    """Default sample size: 500 on CPU, 2,000 on a GPU (never above the deployment's cap)."""
+    from .studio import default_device, studio_limits
+
+    device = device or default_device()
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    return min(STUDIO_DEFAULT_EXAMPLES[kind], studio_limits().max_examples(device))
+
+
+def studio_field_errors(
+    form: RankForm,
+    epochs: float | None,
+    batch_size: float | None,
+    learning_rate: float | None,
+    fit_method: str | None,
+    device: str | None = None,
+) -> list[tuple[str, str]]:
+    """Problems with the studio form as (field, message) pairs; fields are RankForm names plus
+    'epochs', 'batch_size', 'learning_rate' and 'fit_method'."""
+    from .studio import MIN_TRAINING_EXAMPLES, check_training_request
+
+    errors = [(f, m) for f, m in form_field_errors(form) if f not in ("max_esms", "pool", "num_examples")]
+    try:
+        n = int(form.num_examples) if form.num_examples not in (None, "") else None
+    except (TypeError, ValueError):
+        n = None
+        errors.append(("num_examples", f"Number of examples must be a whole number, not '{form.num_examples}'."))
+    try:
+        e = float(epochs) if epochs not in (None, "") else None
+    except (TypeError, ValueError):
+        e = None
+    if e is None:
+        errors.append(("epochs", "Set the number of fine-tuning epochs (the ESMs on the Hub use 3)."))
+    if n is not None or e is not None:
+        try:
+            check_training_request(n if n is not None else MIN_TRAINING_EXAMPLES, e if e is not None else 1, device)
+        except HFSelectError as err:
+            field = "epochs" if "fine-tuning epochs is outside" in str(err) else "num_examples"
+            errors.append((field, str(err)))
+    try:
+        if int(batch_size) < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors.append(("batch_size", "Batch size must be a whole number of at least 1 (the ESMs on the Hub use 32)."))
+    try:
+        if not (0 < float(learning_rate) < 1):
+            raise ValueError
+    except (TypeError, ValueError):
+        errors.append(
+            ("learning_rate", "Learning rate must be a number between 0 and 1 (the ESMs on the Hub use 2e-5).")
+        )
+    if fit_method not in {value for _, value in FIT_METHOD_CHOICES}:
+        errors.append(("fit_method", "Fit method must be 'closed_form' or 'sgd'."))
+    return errors
+
+
+def studio_settings(num_examples, seed, epochs, batch_size, learning_rate, fit_method) -> TrainingSettings:
+    """TrainingSettings from the studio form (card defaults for everything not on the form)."""
+    settings = TrainingSettings(
+        lm_num_epochs=float(epochs),
+        lm_batch_size=int(batch_size),
+        lm_learning_rate=float(learning_rate),
+        seed=int(seed) if seed not in (None, "") else DEFAULT_SEED,
+        fit_method=fit_method or "closed_form",
+    )
+    if num_examples not in (None, ""):
+        settings.max_examples = int(num_examples)
+    if float(epochs).is_integer():
+        settings.lm_num_epochs = int(epochs)
+    return settings
+
+
+def model_size(model_id: str) -> tuple[int, int | None]:
+    """(hidden size, layers) of a base model, from its cached config when there is one (no download)."""
+    model_id = (model_id or "").strip()
+    if model_id in _KNOWN_MODEL_SIZES:
+        return _KNOWN_MODEL_SIZES[model_id]
+    try:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(model_id, local_files_only=True)
+        dim = getattr(config, "hidden_size", None) or getattr(config, "d_model", None) or 768
+        return int(dim), getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None)
+    except Exception:  # noqa: BLE001 - unknown model: assume a BERT-base-sized one
+        return 768, 12
+
+
+@lru_cache(maxsize=32)
+def _file_mean_tokens(path: str, mtime: float, columns: tuple[str, ...]) -> float | None:
+    from .studio import approx_mean_tokens
+
+    df = read_table(path)
+    cols = [c for c in columns if c in df.columns]
+    if not cols:
+        return None
+    texts = df[cols].astype(str).agg(" [SEP] ".join, axis=1).tolist()
+    return approx_mean_tokens(texts)
+
+
+def studio_mean_tokens(form: RankForm) -> float | None:
+    """Approximate tokens per text of the chosen example/uploaded file (None when unknown)."""
+    try:
+        source = (form.source or "").lower()
+        if source == "example" and form.example:
+            ex = get_example(form.example)
+            path, cols = example_file(form.example), _as_list(form.text_columns) or list(ex["text_columns"])
+        elif source == "file" and form.file:
+            path, cols = checked_upload(form.file), _as_list(form.text_columns)
+        else:
+            return None
+        return _file_mean_tokens(str(path), Path(path).stat().st_mtime, tuple(cols))
+    except Exception:  # noqa: BLE001 - only an estimate
+        return None
+
+
+def studio_estimate_markdown(form: RankForm, epochs, device: str | None = None) -> str:
+    """'Device: CPU · estimated time: about 2 min (...)' for the chosen size, epochs and base model."""
+    from .studio import default_device, estimate_training_seconds, format_duration, studio_limits
+
+    device = device or default_device()
+    where = "GPU" if str(device).startswith("cuda") else "CPU"
+    try:
+        n = int(form.num_examples)
+        e = float(epochs)
+    except (TypeError, ValueError):
+        return f"Device: **{where}**. Set the number of examples and epochs to see a time estimate."
+    model = (form.base_model or BUNDLED_MODEL_ID).strip()
+    dim, layers = model_size(model)
+    pool = esm_coverage(include_hub=False)["bundled"].get(model, 0)
+    seconds = estimate_training_seconds(
+        n, e, device, base_model_dim=dim, num_layers=layers, mean_tokens=studio_mean_tokens(form), pool_size=pool
+    )
+    cap = studio_limits().max_examples(device)
+    return (
+        f"Device: **{where}** · estimated time: **{format_duration(seconds)}** "
+        f"({n:,} examples × {e:g} epoch(s) with `{model}`, then a self-check against {pool} bundled ESM(s); "
+        f"at most {cap:,} examples on {where} here)."
+    )
+
+
+def studio_fit_markdown(result) -> str:
+    """Fit quality and timings of a StudioResult, as Markdown."""
+    fit = result.fit
+    secs = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in result.seconds.items())
+    text = (
+        f"**Fit quality** of the linear map on held-out pairs: MSE **{fit.mse:.4g}**, R² **{fit.r2:.3f}** "
+        f"({fit.method.replace('_', ' ')}, {fit.num_train_pairs} training / {fit.num_heldout_pairs} held-out pairs).\n\n"
+        f"Trained on {result.num_examples:,} examples on {result.device.upper()}" + (f" ({secs})." if secs else ".")
+    )
+    if result.notes:
+        text += "\n\n" + "\n".join(f"- {note}" for note in result.notes)
+    return text
+
+
+def studio_task_meta(form: RankForm) -> dict:
+    """Task id / subset / split recorded in the ESM card for the chosen dataset."""
+    source = (form.source or "").lower()
+    if source == "example" and form.example:
+        return {"task_id": form.example}
+    if source == "hub" and form.dataset_id:
+        return {
+            "task_id": form.dataset_id.strip(),
+            "task_subset": (form.subset or "").strip() or None,
+            "task_split": (form.split or "").strip() or None,
+        }
+    return {}
+
+
+def suggest_repo_id(username: str | None, folder: str | None) -> str | None:
+    """'<user>/ESM_<task>_<subset>' for the last trained ESM (None without a user or an ESM)."""
+    from .studio import default_repo_id
+
+    if not username or not folder:
+        return None
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+        return default_repo_id(username, config.get("task_id") or "dataset", config.get("task_subset"))
+    except (OSError, ValueError, HFSelectError):
+        return None

@@ -30,6 +30,24 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     return fig
 
 
+def _baseline(df: pd.DataFrame) -> float | None:
+    """The ranking's baseline score, carried in a 'Baseline' column when known."""
+    if "Baseline" not in df.columns:
+        return None
+    value = pd.to_numeric(df["Baseline"], errors="coerce").dropna()
+    return float(value.iloc[0]) if len(value) else None
+
+
+def _mark_baseline(fig: go.Figure, value: float | None, vertical: bool = True) -> None:
+    if value is None:
+        return
+    style = {"line_dash": "dot", "line_color": "#059669", "annotation_text": "baseline (no intermediate task)"}
+    if vertical:
+        fig.add_vline(x=value, annotation_position="bottom right", **style)
+    else:
+        fig.add_hline(y=value, annotation_position="bottom right", **style)
+
+
 def empty_figure(message: str = "Run a ranking to see this plot.", height: int = 320) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14})
@@ -58,7 +76,10 @@ def top_k_bar(df: pd.DataFrame, k: int = 10) -> go.Figure:
     )
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_xaxes(title="LogME score (higher is better)")
-    lo, hi = float(top["Score"].min()), float(top["Score"].max())
+    baseline = _baseline(df)
+    _mark_baseline(fig, baseline)
+    values = [*top["Score"], *([baseline] if baseline is not None else [])]
+    lo, hi = float(min(values)), float(max(values))
     pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 0.1
     fig.update_xaxes(range=[lo - pad, hi + pad * 0.5])
     return _layout(fig, f"Top {k} intermediate tasks", max(300, 90 + ROW_HEIGHT * k))
@@ -79,6 +100,7 @@ def score_histogram(df: pd.DataFrame, k: int = 10) -> go.Figure:
     fig.add_vline(
         x=threshold, line_dash="dash", line_color="#374151", annotation_text=f"top {k}", annotation_position="top left"
     )
+    _mark_baseline(fig, _baseline(df))
     fig.update_xaxes(title="LogME score")
     fig.update_yaxes(title="ESMs")
     _layout(fig, "Score distribution", 340)
@@ -108,6 +130,7 @@ def score_vs_size(df: pd.DataFrame, k: int = 10) -> go.Figure:
     )
     sizes = data["Num Examples"].to_numpy(dtype=float)
     log = sizes.min() > 0 and sizes.max() / sizes.min() > 20
+    _mark_baseline(fig, _baseline(df), vertical=False)
     fig.update_xaxes(title="ESM training examples", type="log" if log else "linear")
     fig.update_yaxes(title="LogME score")
     return _layout(fig, "Score vs. ESM training-set size", 340)
