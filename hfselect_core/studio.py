@@ -31,7 +31,7 @@ from .esm import CARD_NAME, CONFIG_NAME, ESM, WEIGHTS_NAME
 from .limits import _int_env
 from .ranking import TaskRanking, iter_task_ranking
 from .sources import BundledESMSource
-from .training import FitReport, TrainingSettings, iter_train_esm
+from .training import FitReport, TrainingSettings, iter_train_esm, sample_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -336,16 +336,6 @@ def _fraction(stage: str, done: int, total: int) -> float:
     return lo + (hi - lo) * (min(done, total) / total if total else 0.0)
 
 
-def _sample(dataset: TargetDataset, n: int, seed: int) -> TargetDataset:
-    """The same sample iter_train_esm would draw, so training and the self-check see the same texts."""
-    rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(len(dataset), n, replace=False))
-    sampled = copy.copy(dataset)
-    sampled.texts = [dataset.texts[i] for i in pick]
-    sampled.labels = dataset.labels[pick]
-    return sampled
-
-
 def iter_studio_training(
     dataset: TargetDataset,
     base_model: str | EmbeddingModel,
@@ -378,7 +368,7 @@ def iter_studio_training(
         n = min(n, caps.max_examples(device))
     check_training_request(n, settings.lm_num_epochs, device)
     if n < len(dataset):
-        dataset = _sample(dataset, n, settings.seed)
+        dataset = sample_dataset(dataset, n, settings.seed)
     task_id = task_id or default_task_id(dataset.source)
     model_name = base_model.model_id if isinstance(base_model, EmbeddingModel) else base_model
 

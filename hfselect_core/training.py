@@ -275,6 +275,16 @@ def _fine_tune(
     yield tuned
 
 
+def sample_dataset(dataset: TargetDataset, n: int, seed: int) -> TargetDataset:
+    """A reproducible sample of n examples (order kept), as training draws it."""
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(dataset), n, replace=False))
+    sampled = copy.copy(dataset)
+    sampled.texts = [dataset.texts[i] for i in pick]
+    sampled.labels = dataset.labels[pick]
+    return sampled
+
+
 def iter_train_esm(
     dataset: TargetDataset,
     base_model: str | EmbeddingModel,
@@ -293,11 +303,7 @@ def iter_train_esm(
     settings = settings or TrainingSettings()
     times: dict[str, float] = {}
     if len(dataset) > settings.max_examples:
-        rng = np.random.default_rng(settings.seed)
-        pick = np.sort(rng.choice(len(dataset), settings.max_examples, replace=False))
-        dataset = copy.copy(dataset)
-        dataset.texts = [dataset.texts[i] for i in pick]
-        dataset.labels = dataset.labels[pick]
+        dataset = sample_dataset(dataset, settings.max_examples, settings.seed)
     if not dataset.is_regression and len(np.unique(dataset.labels)) < 2:
         raise InvalidLabelsError("Training an ESM needs at least 2 classes.")
     t0 = time.perf_counter()
