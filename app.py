@@ -13,7 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from hfselect_core import app_logic as logic
-from hfselect_core import limits, plots, studio
+from hfselect_core import hub, limits, plots, studio
 from hfselect_core.data import list_columns, list_configs, list_splits, preview_rows
 from hfselect_core.errors import HFSelectError
 from hfselect_core.hub import hub_reachable
@@ -284,7 +284,7 @@ def _validations(fields: list[str], errors: list[tuple[str, str]], extra: int = 
 
 def validate_rank(*args):
     """Checks the Rank form before the event is queued (the handler checks again for direct calls)."""
-    form = logic.RankForm(*[None if v == "" and i >= 11 else v for i, v in enumerate(args[: len(RANK_FIELDS)])])
+    form = logic.RankForm(*args[: len(RANK_FIELDS)])
     form.base_model = (form.base_model or "").strip()
     return _validations(RANK_FIELDS, logic.form_field_errors(form), extra=len(args) - len(RANK_FIELDS))
 
@@ -372,6 +372,197 @@ def autorun_rank(flag: bool, *args):
     yield from rank(*args)
 
 
+# --- "Add your dataset" (ESM studio) --------------------------------------------------------
+
+STUDIO_FIELDS = [
+    "source",
+    "example",
+    "file",
+    "dataset_id",
+    "subset",
+    "split",
+    "text_columns",
+    "label_column",
+    "task_type",
+    "num_examples",
+    "seed",
+    "base_model",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "fit_method",
+]
+N_STUDIO_OUTPUTS = 6
+
+
+def _studio_form(source, example, file, dataset_id, subset, split, text, label, task_type, n, seed, model):
+    return logic.RankForm(
+        source=source,
+        example=example,
+        file=file,
+        dataset_id=dataset_id,
+        subset=subset,
+        split=split,
+        text_columns=text,
+        label_column=label,
+        task_type=task_type or "auto",
+        num_examples=n,
+        seed=seed,
+        base_model=(model or "").strip(),
+    )
+
+
+def studio_estimate(source, example, file, dataset_id, subset, split, text, label, n, epochs, model):
+    """The device / time-estimate line, refreshed when the data, size, epochs or base model change."""
+    form = _studio_form(source, example, file, dataset_id, subset, split, text, label, "auto", n, None, model)
+    try:
+        return logic.studio_estimate_markdown(form, epochs)
+    except Exception as e:  # noqa: BLE001 - only a hint
+        return f"⚠️ {_message(e)}"
+
+
+def validate_studio(*args):
+    """Checks the training form before the event is queued (train_esm checks again for direct calls)."""
+    form = _studio_form(*args[:12])
+    errors = logic.studio_field_errors(form, *args[12:16])
+    return _validations(STUDIO_FIELDS, errors, extra=len(args) - len(STUDIO_FIELDS))
+
+
+def _studio_outputs(status, fit=None, check=None, card=None, download=None, folder=None):
+    s = gr.skip()
+    return (
+        status,
+        s if fit is None else fit,
+        s if check is None else check,
+        s if card is None else card,
+        s if download is None else download,
+        s if folder is None else folder,
+    )
+
+
+def _gpu_seconds(*args, **kwargs) -> int:
+    """ZeroGPU duration for train_esm: the GPU estimate with a margin, within 60-900 s."""
+    try:
+        n, epochs = int(args[9]), float(args[12])
+        seconds = studio.estimate_training_seconds(n, epochs, "cuda", pool_size=40)
+    except Exception:  # noqa: BLE001
+        return 300
+    return int(min(900, max(60, 2 * seconds)))
+
+
+@gpu_decorator(_gpu_seconds)
+def train_esm(
+    source: str,
+    example: str | None,
+    file: str | None,
+    dataset_id: str | None,
+    subset: str | None,
+    split: str | None,
+    text_columns: list[str] | str | None,
+    label_column: str | None,
+    task_type: str,
+    num_examples: float | None,
+    seed: float | None,
+    base_model: str,
+    epochs: float,
+    batch_size: float,
+    learning_rate: float,
+    fit_method: str,
+    progress=gr.Progress(),
+):
+    """Train an ESM for a dataset (the bundled-ESM format), self-check it and zip it.
+
+    Yields status updates; the last one has the fit quality, the self-check sentence, the model
+    card, the zip for download and the ESM folder (kept in a State for publishing).
+    """
+    form = _studio_form(
+        source,
+        example,
+        file,
+        dataset_id,
+        subset,
+        split,
+        text_columns,
+        label_column,
+        task_type,
+        num_examples,
+        seed,
+        base_model,
+    )
+    errors = logic.studio_field_errors(form, epochs, batch_size, learning_rate, fit_method)
+    if errors:
+        messages = [m for _, m in errors]
+        gr.Warning(" ".join(messages))
+        yield _studio_outputs("⚠️ Please fix the form:\n" + "\n".join(f"- {m}" for m in messages))
+        return
+    try:
+        yield _studio_outputs("⏳ Loading the data...")
+        progress(0.0, desc="Loading the data")
+        settings = logic.studio_settings(num_examples, seed, epochs, batch_size, learning_rate, fit_method)
+        dataset = logic.build_dataset(form)
+        yield _studio_outputs(f"⏳ Data: {dataset.summary()}")
+        result = None
+        for event in iter_studio_training(
+            dataset, form.base_model, settings=settings, **logic.studio_task_meta(form), self_check=True
+        ):
+            if event.result is not None:
+                result = event.result  # the last event: do not break (closing the generator deletes the ESM)
+                continue
+            desc = f"{event.stage} {event.done}/{event.total}" if event.total else event.stage
+            progress(event.fraction, desc=f"{desc}: {event.message}" if event.message else desc)
+            yield _studio_outputs(logic.progress_text(event.stage, event.done, event.total, event.message))
+        if result is None:
+            raise HFSelectError("The training stopped before it finished.")
+        yield _studio_outputs(
+            f"✅ Done: an ESM for {dataset.summary()}.",
+            logic.studio_fit_markdown(result),
+            f"**Self-check:** {result.self_check_message()}",
+            logic.card_for_display(result.card_markdown),
+            gr.DownloadButton(value=str(result.zip_path), visible=True),
+            str(result.folder),
+        )
+    except Exception as e:  # noqa: BLE001 - messages, never tracebacks
+        msg = _message(e)
+        gr.Warning(msg)
+        yield _studio_outputs(f"❌ {msg}")
+
+
+def suggest_repo(folder: str | None, profile: gr.OAuthProfile | None = None):
+    """Pre-fill the repository id with '<user>/ESM_<dataset>' when signed in."""
+    try:
+        username = getattr(profile, "username", None) or (profile or {}).get("preferred_username")
+    except Exception:  # noqa: BLE001 - no OAuth support: nothing to suggest
+        username = None
+    repo = logic.suggest_repo_id(username, folder)
+    return gr.skip() if repo is None else repo
+
+
+def publish(folder: str | None, repo_id: str, private: bool, token: gr.OAuthToken | None = None):
+    """Publish the last trained ESM to the Hub under the signed-in account; returns a Markdown message."""
+    if not hub.hub_reachable():
+        return (
+            "⚠️ The Hugging Face Hub cannot be reached, so the ESM cannot be published from here right now. "
+            "Download the zip and upload it later, or try again when the Hub is reachable."
+        )
+    if not folder:
+        return "⚠️ Train an ESM first: publishing uploads the last ESM trained here."
+    if token is None:
+        return (
+            "⚠️ Sign in with Hugging Face to publish"
+            + (
+                " (the button at the top)."
+                if os.environ.get("SPACE_ID")
+                else " (available when this app runs as a Space)."
+            )
+            + " You can also download the zip and upload it yourself."
+        )
+    try:
+        url = publish_esm(folder, repo_id, token, private=bool(private))
+    except Exception as e:  # noqa: BLE001 - the token is never part of the message
+        return f"❌ {_message(e)}"
+    return f"✅ Published: [{url}]({url}). It is tagged `embedding_space_map`, so rankings on the Hub will find it."
+
+
 # --- layout --------------------------------------------------------------------------------
 
 with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?") as demo:
@@ -390,118 +581,235 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?") as 
     autorun = gr.State(False)
     raw_table = gr.State(None)
 
-    with gr.Row():
-        with gr.Column(scale=3):
-            source = gr.Radio(list(logic.SOURCES), value="example", label="Target source", visible=False)
-            with gr.Tabs(selected=TAB_IDS["example"]) as tabs:
-                with gr.Tab("Examples", id=TAB_IDS["example"]) as tab_example:
-                    gr.Markdown("One click fills the whole form. Nothing is precomputed: Rank runs live.")
+    with gr.Tabs(selected="tab-rank", elem_id="main-tabs"):
+        with gr.Tab("Rank datasets", id="tab-rank", elem_id="tab-rank"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    source = gr.Radio(list(logic.SOURCES), value="example", label="Target source", visible=False)
+                    with gr.Tabs(selected=TAB_IDS["example"]) as tabs:
+                        with gr.Tab("Examples", id=TAB_IDS["example"]) as tab_example:
+                            gr.Markdown("One click fills the whole form. Nothing is precomputed: Rank runs live.")
+                            with gr.Row():
+                                example_buttons = [
+                                    gr.Button(ex["title"], size="sm", elem_id=f"example-{ex['name']}")
+                                    for ex in EXAMPLES
+                                ]
+                            example = gr.Dropdown(
+                                [(ex["title"], ex["name"]) for ex in EXAMPLES],
+                                value=None,
+                                label="Example dataset",
+                                allow_custom_value=True,
+                                elem_id="example-dropdown",
+                            )
+                            example_info = gr.Markdown()
+                            example_preview = gr.Dataframe(
+                                label="First rows", interactive=False, max_height=260, wrap=True
+                            )
+                        with gr.Tab("Upload a file", id=TAB_IDS["file"]) as tab_file:
+                            file = gr.File(
+                                label=f"CSV, TSV, JSON, JSONL or Parquet (up to {limits.max_upload_bytes() // 1_000_000} MB)",
+                                file_types=[".csv", ".tsv", ".json", ".jsonl", ".parquet"],
+                                type="filepath",
+                            )
+                            file_info = gr.Markdown()
+                            file_preview = gr.Dataframe(
+                                label="First rows", interactive=False, max_height=260, wrap=True
+                            )
+                        with gr.Tab("Hub dataset", id=TAB_IDS["hub"]) as tab_hub:
+                            with gr.Row():
+                                dataset_id = gr.Textbox(
+                                    label="Dataset id", placeholder="owner/name, e.g. stanfordnlp/imdb", scale=3
+                                )
+                                hub_button = gr.Button("Look up", scale=1)
+                            with gr.Row():
+                                subset = gr.Dropdown([], label="Subset", allow_custom_value=True)
+                                split = gr.Dropdown(["train"], value="train", label="Split", allow_custom_value=True)
+                            hub_info = gr.Markdown(
+                                ""
+                                if ONLINE
+                                else "⚠️ Offline: Hub datasets are not available. Use an example or upload a file."
+                            )
+                            hub_preview = gr.Dataframe(label="First rows", interactive=False, max_height=260, wrap=True)
+
                     with gr.Row():
-                        example_buttons = [
-                            gr.Button(ex["title"], size="sm", elem_id=f"example-{ex['name']}") for ex in EXAMPLES
-                        ]
-                    example = gr.Dropdown(
-                        [(ex["title"], ex["name"]) for ex in EXAMPLES],
-                        value=None,
-                        label="Example dataset",
-                        allow_custom_value=True,
-                        elem_id="example-dropdown",
-                    )
-                    example_info = gr.Markdown()
-                    example_preview = gr.Dataframe(label="First rows", interactive=False, max_height=260, wrap=True)
-                with gr.Tab("Upload a file", id=TAB_IDS["file"]) as tab_file:
-                    file = gr.File(
-                        label=f"CSV, TSV, JSON, JSONL or Parquet (up to {limits.max_upload_bytes() // 1_000_000} MB)",
-                        file_types=[".csv", ".tsv", ".json", ".jsonl", ".parquet"],
-                        type="filepath",
-                    )
-                    file_info = gr.Markdown()
-                    file_preview = gr.Dataframe(label="First rows", interactive=False, max_height=260, wrap=True)
-                with gr.Tab("Hub dataset", id=TAB_IDS["hub"]) as tab_hub:
-                    with gr.Row():
-                        dataset_id = gr.Textbox(
-                            label="Dataset id", placeholder="owner/name, e.g. stanfordnlp/imdb", scale=3
+                        text_columns = gr.Dropdown(
+                            [],
+                            multiselect=True,
+                            label="Text column(s)",
+                            allow_custom_value=True,
+                            elem_id="text-columns",
+                            scale=2,
                         )
-                        hub_button = gr.Button("Look up", scale=1)
-                    with gr.Row():
-                        subset = gr.Dropdown([], label="Subset", allow_custom_value=True)
-                        split = gr.Dropdown(["train"], value="train", label="Split", allow_custom_value=True)
-                    hub_info = gr.Markdown(
-                        "" if ONLINE else "⚠️ Offline: Hub datasets are not available. Use an example or upload a file."
+                        label_column = gr.Dropdown(
+                            [], label="Label column", allow_custom_value=True, elem_id="label-column"
+                        )
+                        task_type = gr.Radio(
+                            list(logic.TASK_TYPES), value="auto", label="Task type", elem_id="task-type"
+                        )
+                with gr.Column(scale=2):
+                    base_model = gr.Dropdown(
+                        MODEL_CHOICES,
+                        value=DEFAULT_MODEL,
+                        label="Base model (ESM count)",
+                        allow_custom_value=True,
+                        elem_id="base-model",
                     )
-                    hub_preview = gr.Dataframe(label="First rows", interactive=False, max_height=260, wrap=True)
+                    pool = gr.Radio(
+                        list(logic.POOLS),
+                        value="auto",
+                        label="ESM pool",
+                        info="auto: the Hub when online, else the bundled pool",
+                        elem_id="pool",
+                    )
+                    with gr.Accordion("Advanced", open=False):
+                        num_examples = gr.Number(
+                            logic.DEFAULT_NUM_EXAMPLES,
+                            label="Number of examples",
+                            precision=0,
+                            minimum=2,
+                            maximum=limits.max_examples(),
+                            elem_id="num-examples",
+                        )
+                        seed = gr.Number(logic.DEFAULT_SEED, label="Seed", precision=0, elem_id="seed")
+                        max_esms = gr.Number(0, label="Max ESMs (0: no cap)", precision=0, minimum=0)
+                        task_filter = gr.Textbox(label="Task id contains", placeholder="e.g. glue")
+                        language = gr.Textbox(label="Language code", placeholder="e.g. en")
+                        gr.Markdown(logic.limits_markdown())
+                    with gr.Row():
+                        rank_button = gr.Button("Rank", variant="primary", elem_id="rank-button")
+                        cancel_button = gr.Button("Cancel", variant="stop")
+                    rank_status = gr.Markdown(elem_id="rank-status")
+                    with gr.Accordion("Share link", open=True):
+                        share_box = gr.Textbox(
+                            label="Link with this form filled in", buttons=["copy"], elem_id="share-link"
+                        )
+                        share_button = gr.Button("Update link", size="sm")
 
-            with gr.Row():
-                text_columns = gr.Dropdown(
-                    [],
-                    multiselect=True,
-                    label="Text column(s)",
-                    allow_custom_value=True,
-                    elem_id="text-columns",
-                    scale=2,
-                )
-                label_column = gr.Dropdown([], label="Label column", allow_custom_value=True, elem_id="label-column")
-                task_type = gr.Radio(list(logic.TASK_TYPES), value="auto", label="Task type", elem_id="task-type")
-        with gr.Column(scale=2):
-            base_model = gr.Dropdown(
-                MODEL_CHOICES,
-                value=DEFAULT_MODEL,
-                label="Base model (ESM count)",
-                allow_custom_value=True,
-                elem_id="base-model",
+            gr.Markdown("## Results")
+            summary = gr.Markdown(elem_id="summary")
+            results = gr.Dataframe(
+                logic.empty_results(),
+                datatype=logic.RESULT_DATATYPES,
+                interactive=False,
+                show_search="filter",
+                buttons=["copy", "fullscreen"],
+                pinned_columns=2,
+                max_height=520,
+                label="Ranking (higher score = more promising intermediate task)",
+                elem_id="results",
             )
-            pool = gr.Radio(
-                list(logic.POOLS),
-                value="auto",
-                label="ESM pool",
-                info="auto: the Hub when online, else the bundled pool",
-                elem_id="pool",
-            )
-            with gr.Accordion("Advanced", open=False):
-                num_examples = gr.Number(
-                    logic.DEFAULT_NUM_EXAMPLES,
-                    label="Number of examples",
-                    precision=0,
-                    minimum=2,
-                    maximum=limits.max_examples(),
-                    elem_id="num-examples",
-                )
-                seed = gr.Number(logic.DEFAULT_SEED, label="Seed", precision=0, elem_id="seed")
-                max_esms = gr.Number(0, label="Max ESMs (0: no cap)", precision=0, minimum=0)
-                task_filter = gr.Textbox(label="Task id contains", placeholder="e.g. glue")
-                language = gr.Textbox(label="Language code", placeholder="e.g. en")
-                gr.Markdown(logic.limits_markdown())
             with gr.Row():
-                rank_button = gr.Button("Rank", variant="primary", elem_id="rank-button")
-                cancel_button = gr.Button("Cancel", variant="stop")
-            rank_status = gr.Markdown(elem_id="rank-status")
-            with gr.Accordion("Share link", open=True):
-                share_box = gr.Textbox(label="Link with this form filled in", buttons=["copy"], elem_id="share-link")
-                share_button = gr.Button("Update link", size="sm")
+                csv_button = gr.DownloadButton("Download CSV", value=None, size="sm")
+                json_button = gr.DownloadButton("Download JSON", value=None, size="sm")
+            with gr.Accordion("Skipped ESMs", open=False):
+                skipped = gr.Dataframe(pd.DataFrame(columns=["ESM", "Reason"]), interactive=False, wrap=True)
+            top_k = gr.Slider(3, 50, value=10, step=1, label="Top k in the plots")
+            bar_plot = gr.Plot(plots.empty_figure(), label="Top k", elem_id="bar-plot")
+            with gr.Row():
+                hist_plot = gr.Plot(plots.empty_figure(), label="Score distribution", elem_id="hist-plot")
+                size_plot = gr.Plot(plots.empty_figure(), label="Score vs. training-set size", elem_id="size-plot")
 
-    gr.Markdown("## Results")
-    summary = gr.Markdown(elem_id="summary")
-    results = gr.Dataframe(
-        logic.empty_results(),
-        datatype=logic.RESULT_DATATYPES,
-        interactive=False,
-        show_search="filter",
-        buttons=["copy", "fullscreen"],
-        pinned_columns=2,
-        max_height=520,
-        label="Ranking (higher score = more promising intermediate task)",
-        elem_id="results",
-    )
-    with gr.Row():
-        csv_button = gr.DownloadButton("Download CSV", value=None, size="sm")
-        json_button = gr.DownloadButton("Download JSON", value=None, size="sm")
-    with gr.Accordion("Skipped ESMs", open=False):
-        skipped = gr.Dataframe(pd.DataFrame(columns=["ESM", "Reason"]), interactive=False, wrap=True)
-    top_k = gr.Slider(3, 50, value=10, step=1, label="Top k in the plots")
-    bar_plot = gr.Plot(plots.empty_figure(), label="Top k", elem_id="bar-plot")
-    with gr.Row():
-        hist_plot = gr.Plot(plots.empty_figure(), label="Score distribution", elem_id="hist-plot")
-        size_plot = gr.Plot(plots.empty_figure(), label="Score vs. training-set size", elem_id="size-plot")
+        with gr.Tab("Add your dataset", id="tab-studio", elem_id="tab-studio"):
+            gr.Markdown(
+                "Train an **ESM** (embedding space map) for your own dataset, in the same format as the ESMs on the "
+                "Hub, check that it ranks its own task near the top, download it, and publish it so that everyone's "
+                "rankings can suggest your dataset."
+            )
+            s_source = gr.Radio(list(logic.SOURCES), value="example", label="Dataset source", visible=False)
+            with gr.Row():
+                with gr.Column(scale=3):
+                    with gr.Tabs(selected="s-tab-example"):
+                        with gr.Tab("Examples", id="s-tab-example") as s_tab_example:
+                            s_example = gr.Dropdown(
+                                [(ex["title"], ex["name"]) for ex in EXAMPLES],
+                                value=None,
+                                label="Example dataset",
+                                allow_custom_value=True,
+                                elem_id="studio-example",
+                            )
+                            s_example_info = gr.Markdown()
+                        with gr.Tab("Upload a file", id="s-tab-file") as s_tab_file:
+                            s_file = gr.File(
+                                label="CSV, TSV, JSON, JSONL or Parquet",
+                                file_types=[".csv", ".tsv", ".json", ".jsonl", ".parquet"],
+                                type="filepath",
+                                elem_id="studio-file",
+                            )
+                            s_file_info = gr.Markdown()
+                        with gr.Tab("Hub dataset", id="s-tab-hub") as s_tab_hub:
+                            with gr.Row():
+                                s_dataset_id = gr.Textbox(label="Dataset id", placeholder="owner/name", scale=3)
+                                s_hub_button = gr.Button("Look up", scale=1)
+                            with gr.Row():
+                                s_subset = gr.Dropdown([], label="Subset", allow_custom_value=True)
+                                s_split = gr.Dropdown(["train"], value="train", label="Split", allow_custom_value=True)
+                            s_hub_info = gr.Markdown(
+                                "" if ONLINE else "⚠️ Offline: Hub datasets are not available. Use an example or a file."
+                            )
+                    s_preview = gr.Dataframe(label="First rows", interactive=False, max_height=220, wrap=True)
+                    with gr.Row():
+                        s_text = gr.Dropdown(
+                            [], multiselect=True, label="Text column(s)", allow_custom_value=True, elem_id="studio-text"
+                        )
+                        s_label = gr.Dropdown([], label="Label column", allow_custom_value=True, elem_id="studio-label")
+                        s_task_type = gr.Radio(list(logic.TASK_TYPES), value="auto", label="Task type")
+                with gr.Column(scale=2):
+                    s_model = gr.Dropdown(
+                        MODEL_CHOICES,
+                        value=logic.BUNDLED_MODEL_ID,
+                        label="Base model",
+                        allow_custom_value=True,
+                        elem_id="studio-model",
+                    )
+                    with gr.Row():
+                        s_n = gr.Number(
+                            logic.studio_default_examples(),
+                            label="Number of examples (sample)",
+                            precision=0,
+                            minimum=studio.MIN_TRAINING_EXAMPLES,
+                            elem_id="studio-n",
+                        )
+                        s_seed = gr.Number(logic.DEFAULT_SEED, label="Seed", precision=0, elem_id="studio-seed")
+                    with gr.Accordion("Training settings (defaults: those of the ESMs on the Hub)", open=False):
+                        s_epochs = gr.Number(3, label="Fine-tuning epochs", minimum=0, elem_id="studio-epochs")
+                        s_batch = gr.Number(32, label="Batch size", precision=0, minimum=1, elem_id="studio-batch")
+                        s_lr = gr.Number(2e-5, label="Learning rate", minimum=0, elem_id="studio-lr")
+                        s_fit = gr.Radio(
+                            logic.FIT_METHOD_CHOICES, value="closed_form", label="Fit method", elem_id="studio-fit"
+                        )
+                        gr.Markdown(
+                            "Limits: " + "; ".join(f"{k}: {v}" for k, v in studio.studio_limits().describe().items())
+                        )
+                    s_estimate = gr.Markdown(elem_id="studio-estimate")
+                    with gr.Row():
+                        train_button = gr.Button("Train ESM", variant="primary", elem_id="train-button")
+                        train_cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+                    s_status = gr.Markdown(elem_id="studio-status")
+            gr.Markdown("## Your ESM")
+            s_fit_md = gr.Markdown(elem_id="studio-fit-quality")
+            s_check_md = gr.Markdown(elem_id="studio-self-check")
+            s_download = gr.DownloadButton(
+                "Download the ESM (zip)", value=None, visible=False, elem_id="studio-download"
+            )
+            with gr.Accordion("Model card", open=True):
+                s_card = gr.Markdown(elem_id="studio-card")
+            s_folder = gr.State(None)
+            with gr.Accordion("Publish to the Hub", open=True):
+                gr.Markdown(
+                    "Publishing creates a model repository under your account with the ESM's three files. "
+                    + (
+                        "Sign in with the button at the top first."
+                        if os.environ.get("SPACE_ID")
+                        else "Sign-in is available when the app runs as a Space; here, download the zip instead."
+                    )
+                )
+                with gr.Row():
+                    s_repo = gr.Textbox(
+                        label="Repository id", placeholder="your-username/ESM_name", scale=3, elem_id="studio-repo"
+                    )
+                    s_private = gr.Checkbox(False, label="Private", scale=1)
+                publish_button = gr.Button("Publish", elem_id="publish-button")
+                s_publish_md = gr.Markdown(elem_id="studio-publish")
 
     # --- events --------------------------------------------------------------------------
     example_outputs = [source, example, text_columns, label_column, task_type, example_info, example_preview]
@@ -571,7 +879,15 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?") as 
         base_model,
         pool,
     ]
-    rank_event = rank_button.click(rank, rank_inputs, rank_outputs, api_name="rank", concurrency_limit=2)
+    rank_event = rank_button.click(
+        rank,
+        rank_inputs,
+        rank_outputs,
+        api_name="rank",
+        concurrency_limit=2,
+        concurrency_id="rank",
+        validator=validate_rank,
+    )
     rank_event.then(make_share_link, share_inputs, share_box, api_visibility="private")
     cancel_button.click(
         lambda: "Cancelled.", None, rank_status, cancels=[rank_event], api_visibility="private", queue=False
@@ -601,19 +917,113 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?") as 
     ]
     load_event = demo.load(on_load, None, load_outputs, api_visibility="private")
     auto_event = load_event.then(
-        autorun_rank, [autorun, *rank_inputs], rank_outputs, api_visibility="private", concurrency_limit=2
+        autorun_rank,
+        [autorun, *rank_inputs],
+        rank_outputs,
+        api_visibility="private",
+        concurrency_limit=2,
+        concurrency_id="rank",
     )
     auto_event.then(make_share_link, share_inputs, share_box, api_visibility="private")
     cancel_button.click(None, None, None, cancels=[auto_event], api_visibility="private", queue=False)
 
+    # --- studio events -------------------------------------------------------------------
+    s_example.input(
+        fill_example,
+        s_example,
+        [s_source, s_example, s_text, s_label, s_task_type, s_example_info, s_preview],
+        api_visibility="private",
+    )
+    s_tab_example.select(lambda: "example", None, s_source, api_visibility="private")
+    s_tab_file.select(lambda: "file", None, s_source, api_visibility="private")
+    s_tab_hub.select(lambda: "hub", None, s_source, api_visibility="private")
+    s_file.upload(fill_file, s_file, [s_source, s_text, s_label, s_preview, s_file_info], api_visibility="private")
+    s_hub_outputs = [s_subset, s_split, s_text, s_label, s_preview, s_hub_info]
+    gr.on(
+        [s_dataset_id.submit, s_hub_button.click],
+        lambda d: ("hub", *hub_lookup(d)),
+        s_dataset_id,
+        [s_source, *s_hub_outputs],
+        api_visibility="private",
+    )
+    s_subset.input(hub_lookup, [s_dataset_id, s_subset], s_hub_outputs, api_visibility="private")
+    estimate_inputs = [
+        s_source,
+        s_example,
+        s_file,
+        s_dataset_id,
+        s_subset,
+        s_split,
+        s_text,
+        s_label,
+        s_n,
+        s_epochs,
+        s_model,
+    ]
+    gr.on(
+        [demo.load, s_n.change, s_epochs.change, s_model.change, s_source.change, s_example.change, s_text.change],
+        studio_estimate,
+        estimate_inputs,
+        s_estimate,
+        api_visibility="private",
+        queue=False,
+        show_progress="hidden",
+    )
+    studio_inputs = [
+        s_source,
+        s_example,
+        s_file,
+        s_dataset_id,
+        s_subset,
+        s_split,
+        s_text,
+        s_label,
+        s_task_type,
+        s_n,
+        s_seed,
+        s_model,
+        s_epochs,
+        s_batch,
+        s_lr,
+        s_fit,
+    ]
+    studio_outputs = [s_status, s_fit_md, s_check_md, s_card, s_download, s_folder]
+    train_event = train_button.click(
+        train_esm,
+        studio_inputs,
+        studio_outputs,
+        api_name="train_esm",
+        concurrency_limit=1,
+        concurrency_id="train",
+        validator=validate_studio,
+    )
+    train_event.then(suggest_repo, s_folder, s_repo, api_visibility="private")
+    train_cancel.click(
+        lambda: "Cancelled.", None, s_status, cancels=[train_event], api_visibility="private", queue=False
+    )
+    publish_button.click(
+        publish, [s_folder, s_repo, s_private], s_publish_md, api_visibility="private", concurrency_limit=1
+    )
+
 demo.queue(max_size=int(os.environ.get("HFSELECT_QUEUE_SIZE", "20")), default_concurrency_limit=2)
+
+
+_blocks_launch = demo.launch
+
+
+def _launch(*args, **kwargs):
+    """demo.launch with this app's defaults (upload cap, theme, CSS) however it is launched (tests too)."""
+    kwargs.setdefault("max_file_size", limits.max_upload_bytes())
+    kwargs.setdefault("theme", gr.themes.Soft(primary_hue="orange"))
+    kwargs.setdefault("css", CSS)
+    return _blocks_launch(*args, **kwargs)
+
+
+demo.launch = _launch
 
 
 if __name__ == "__main__":
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        max_file_size=limits.max_upload_bytes(),
-        theme=gr.themes.Soft(primary_hue="orange"),
-        css=CSS,
     )

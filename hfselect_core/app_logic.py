@@ -101,8 +101,9 @@ def preview_frame(df: pd.DataFrame, n: int = PREVIEW_ROWS) -> pd.DataFrame:
 
 
 def upload_roots() -> list[Path]:
-    """Folders a target file may be read from: Gradio's upload folder(s) and the bundled examples."""
-    return [*safety.gradio_upload_dirs(), examples_dir()]
+    """Folders a target file may be read from besides Gradio's upload folder(s), which
+    :func:`safety.check_upload` always allows (``safety.gradio_upload_dirs()``): the bundled examples."""
+    return [examples_dir()]
 
 
 def checked_upload(path: str | Path) -> Path:
@@ -510,12 +511,14 @@ def studio_field_errors(
         e = None
     if e is None:
         errors.append(("epochs", "Set the number of fine-tuning epochs (the ESMs on the Hub use 3)."))
-    if n is not None or e is not None:
+    checks = [("num_examples", n, 1), ("epochs", MIN_TRAINING_EXAMPLES, e)]
+    for name, n_check, e_check in checks:
+        if n_check is None or e_check is None:
+            continue
         try:
-            check_training_request(n if n is not None else MIN_TRAINING_EXAMPLES, e if e is not None else 1, device)
+            check_training_request(n_check, e_check, device)
         except HFSelectError as err:
-            field = "epochs" if "fine-tuning epochs is outside" in str(err) else "num_examples"
-            errors.append((field, str(err)))
+            errors.append((name, str(err)))
     try:
         if int(batch_size) < 1:
             raise ValueError
@@ -656,3 +659,12 @@ def suggest_repo_id(username: str | None, folder: str | None) -> str | None:
         return default_repo_id(username, config.get("task_id") or "dataset", config.get("task_subset"))
     except (OSError, ValueError, HFSelectError):
         return None
+
+
+def card_for_display(card: str) -> str:
+    """A model card for gr.Markdown: the YAML metadata as a code block, then the body."""
+    if card.startswith("---"):
+        parts = card.split("---", 2)
+        if len(parts) == 3:
+            return f"Metadata:\n\n```yaml\n{parts[1].strip()}\n```\n\n{parts[2].lstrip()}"
+    return card

@@ -375,6 +375,7 @@ def iter_studio_training(
     workdir = Path(workdir or tempfile.gettempdir())
     workdir.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="hfselect_esm_", dir=workdir))
+    finished = False
     name = default_repo_name(task_id, task_subset if task_subset is not None else dataset.subset)
     folder = run_dir / name
     try:
@@ -451,9 +452,13 @@ def iter_studio_training(
             num_examples=len(dataset),
             notes=notes,
         )
+        finished = True
         yield StudioEvent("Done", 1, 1, result.self_check_message(), 1.0, result)
     except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        # A failed or cancelled run leaves nothing behind; once the result is handed out, a caller
+        # that stops iterating (GeneratorExit) must keep its files.
+        if not finished:
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
 

@@ -98,7 +98,8 @@ def test_bad_inputs_give_messages_not_exceptions(app_module, over, expected):
     assert "Traceback" not in status
 
 
-def test_uploaded_file_fills_columns(app_module, tmp_path):
+def test_uploaded_file_fills_columns(app_module, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # uploads are only read from Gradio's upload folder
     path = tmp_path / "data.tsv"
     path.write_text("sentence\tgold\nhello there\t1\nbad day\t0\n", encoding="utf-8")
     source, text, label, preview, info = app_module.fill_file(str(path))
@@ -109,6 +110,15 @@ def test_uploaded_file_fills_columns(app_module, tmp_path):
     bad = tmp_path / "data.xlsx"
     bad.write_bytes(b"PK\x03\x04")
     assert "not a supported file type" in app_module.fill_file(str(bad))[-1]
+    monkeypatch.delenv("GRADIO_TEMP_DIR")
+    assert "⚠️" in app_module.fill_file(str(path))[-1]  # outside the upload folder: refused, not read
+
+
+def test_rank_validator_flags_the_right_inputs(app_module):
+    checks = app_module.validate_rank(*_args(source="file", num_examples=1))
+    bad = {app_module.RANK_FIELDS[i]: c["message"] for i, c in enumerate(checks[:16]) if not c["is_valid"]}
+    assert set(bad) == {"file", "text_columns", "label_column", "num_examples"}
+    assert all(c["is_valid"] for c in app_module.validate_rank(*_args()))
 
 
 def test_example_fill_and_hub_offline_message(app_module):
@@ -177,7 +187,9 @@ def test_end_to_end_rank_through_gradio_client(app_module):
         score_col = table["headers"].index("Score")
         assert all(isinstance(row[score_col], float) for row in table["data"])
         assert result[7].endswith(".csv") and result[8].endswith(".json")
-        bad = client.predict(*_args(source="file"), api_name="/rank")
-        assert "Upload a CSV" in bad[0]
+        from gradio_client.exceptions import ValidationError
+
+        with pytest.raises(ValidationError, match="Upload a CSV"):  # refused before it is queued
+            client.predict(*_args(source="file"), api_name="/rank")
     finally:
         app_module.demo.close()

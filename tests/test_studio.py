@@ -314,3 +314,14 @@ def test_publish_http_error_is_actionable(trained, monkeypatch):
     with pytest.raises(studio.PublishError, match="Sign in with Hugging Face again") as info:
         studio.publish_esm(result.folder, "someone-else/esm", FAKE_TOKEN)
     assert FAKE_TOKEN not in str(info.value)
+
+
+def test_stopping_after_the_result_keeps_the_files(tiny_bert_dir, dataset, tmp_path):
+    """A caller may stop iterating right after the final event: the ESM must survive."""
+    events = studio.iter_studio_training(
+        dataset, str(tiny_bert_dir), SETTINGS, device="cpu", workdir=tmp_path, self_check=False
+    )
+    result = next(e.result for e in events if e.result is not None)
+    events.close()
+    assert (result.folder / "model.safetensors").is_file()
+    assert result.zip_path.is_file()

@@ -1,0 +1,122 @@
+"""The "Add your dataset" tab's handlers, called directly: train a tiny ESM, load the zip back, publish (faked)."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from helpers import make_texts  # noqa: E402
+
+from hfselect_core import hub  # noqa: E402
+from hfselect_core.studio import load_esm_zip  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    import app
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def trained(app_module, tiny_bert_dir, tmp_path_factory):
+    upload_dir = tmp_path_factory.mktemp("gradio_uploads")
+    os.environ["GRADIO_TEMP_DIR"] = str(upload_dir)
+    path = upload_dir / "my_reviews.csv"
+    texts = make_texts(30)
+    pd.DataFrame({"text": texts, "label": [i % 2 for i in range(len(texts))]}).to_csv(path, index=False)
+    args = dict(
+        source="file",
+        example=None,
+        file=str(path),
+        dataset_id=None,
+        subset=None,
+        split=None,
+        text_columns=["text"],
+        label_column="label",
+        task_type="classification",
+        num_examples=30,
+        seed=1,
+        base_model=str(tiny_bert_dir),
+        epochs=1,
+        batch_size=8,
+        learning_rate=2e-5,
+        fit_method="closed_form",
+    )
+    try:
+        outputs = list(app_module.train_esm(*args.values()))
+    finally:
+        os.environ.pop("GRADIO_TEMP_DIR", None)
+    return outputs
+
+
+def test_train_streams_and_returns_card_zip_and_folder(trained):
+    assert len(trained) > 3, "progress should stream"
+    status, fit, check, card, download, folder = trained[-1]
+    assert status.startswith("✅"), status
+    assert "MSE" in fit and "R²" in fit
+    assert "Self-check" in check and "own task" in check
+    assert "```yaml" in card
+    head = open(os.path.join(folder, "README.md"), encoding="utf-8").read().split("---")[1]
+    for needle in ("embedding_space_map", "BaseLM:", "apache-2.0", "my_reviews"):
+        assert needle in head, needle
+    zip_path = download.constructor_args["value"]
+    assert download.constructor_args["visible"] and zip_path.endswith(".zip")
+    esm = load_esm_zip(zip_path)
+    assert esm.config.task_id == "my_reviews" and esm.config.lm_num_epochs == 1
+    assert os.path.isdir(folder)
+
+
+def test_bad_training_form_gives_messages(app_module, tiny_bert_dir):
+    out = list(app_module.train_esm("example", "product_reviews", *[None] * 6, "auto", 5, 1, "m", 0, 8, 2e-5, "sgd"))
+    status = out[-1][0]
+    assert "at least" in status and "epochs" in status and "Traceback" not in status
+    checks = app_module.validate_studio("example", None, *[None] * 6, "auto", 5000, 1, "m", 1, 8, 2e-5, "closed_form")
+    bad = [c["message"] for c in checks if not c["is_valid"]]
+    assert any("Pick an example" in m for m in bad) and any("over this deployment's limit" in m for m in bad)
+
+
+def test_publish_with_fake_token(app_module, trained, monkeypatch):
+    import huggingface_hub
+
+    folder = trained[-1][5]
+    calls = []
+
+    def create_repo(self, repo_id, **kw):
+        calls.append(("create", repo_id, kw, self.token))
+        return f"https://huggingface.co/{repo_id}"
+
+    def upload_folder(self, **kw):
+        calls.append(("upload", kw["repo_id"], kw, sorted(os.listdir(kw["folder_path"]))))
+
+    monkeypatch.setattr(hub, "hub_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(hub, "require_hub", lambda *a, **k: None, raising=False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+
+    profile = {"preferred_username": "alice"}
+    repo = app_module.suggest_repo(folder, profile)
+    assert repo == "alice/ESM_my_reviews"
+
+    class Token:
+        token = "hf_fake_secret"
+
+    msg = app_module.publish(folder, repo, True, Token())
+    assert msg.startswith("✅") and "alice/ESM_my_reviews" in msg and "hf_fake_secret" not in msg
+    create, upload = calls
+    assert create[1] == "alice/ESM_my_reviews" and create[2]["private"] is True and create[3] == "hf_fake_secret"
+    assert {"config.json", "model.safetensors", "README.md"} <= set(upload[3])
+    readme = open(os.path.join(folder, "README.md"), encoding="utf-8").read().split("---")[1]
+    assert "embedding_space_map" in readme and "BaseLM:" in readme
+
+    assert "Sign in" in app_module.publish(folder, repo, False, None)
+    assert "not a" in app_module.publish(folder, "no-slash", False, Token())
+
+
+def test_publish_offline_says_hub_unreachable(app_module, trained):
+    msg = app_module.publish(trained[-1][5], "alice/ESM_x", False, None)
+    assert "cannot be reached" in msg and "Traceback" not in msg
