@@ -167,6 +167,7 @@ def rank(
     base_model: str,
     pool: str,
     top_k: float = 10,
+    oauth_token: gr.OAuthToken | None = None,
     progress=gr.Progress(),
 ):
     """Rank intermediate tasks (ESMs) for a target dataset with ESM-LogME.
@@ -221,10 +222,15 @@ def rank(
     try:
         yield _rank_outputs("⏳ Loading the target data...")
         progress(0.0, desc="Loading the target data")
-        dataset = logic.build_dataset(form)
+        # A signed-in user's token reaches gated datasets and ESMs; it is never logged or shown.
+        token = oauth_token.token if oauth_token is not None else None
+        dataset = logic.build_dataset(form, token=token)
         yield _rank_outputs(f"⏳ Target data: {dataset.summary()}")
         ranking = None
-        for event in iter_task_ranking(dataset, form.base_model, source=form.pool, filters=logic.form_filters(form)):
+        events = iter_task_ranking(
+            dataset, form.base_model, source=form.pool, filters=logic.form_filters(form), token=token
+        )
+        for event in events:
             if event.ranking is not None:
                 ranking = event.ranking
                 break
@@ -500,6 +506,8 @@ def train_esm(
         progress(0.0, desc="Loading the data")
         settings = logic.studio_settings(num_examples, seed, epochs, batch_size, learning_rate, fit_method)
         dataset = logic.build_dataset(form)
+        # Runs cancelled mid-way may leave their folders; anything older than a day goes.
+        logic.remove_old_temp_dirs("hfselect_esm_", 24 * 3600)
         yield _studio_outputs(f"⏳ Data: {dataset.summary()}")
         result = None
         for event in iter_studio_training(
@@ -565,7 +573,8 @@ def publish(folder: str | None, repo_id: str, private: bool, token: gr.OAuthToke
 
 # --- layout --------------------------------------------------------------------------------
 
-with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?") as demo:
+# Uploaded files and served downloads older than two hours are deleted from Gradio's cache every hour.
+with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?", delete_cache=(3600, 7200)) as demo:
     gr.Markdown(
         "# Which public dataset should I fine-tune on first?\n"
         "Give a small labelled sample of **your** task. hfselect ranks public intermediate tasks with "

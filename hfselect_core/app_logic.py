@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -361,9 +363,28 @@ def summary_markdown(ranking: TaskRanking) -> str:
     return text
 
 
+EXPORT_PREFIX = "hfselect_export_"
+EXPORT_MAX_AGE_S = 2 * 3600
+
+
+def remove_old_temp_dirs(prefix: str, max_age_s: float) -> int:
+    """Delete this app's temp folders older than max_age_s (a long-running Space must not fill its disk)."""
+    removed = 0
+    cutoff = time.time() - max_age_s
+    for path in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            if path.is_dir() and path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def write_exports(ranking: TaskRanking, stem: str = "hfselect_ranking") -> tuple[str, str]:
     """Write CSV and JSON exports to a fresh temp folder; returns both paths."""
-    folder = Path(tempfile.mkdtemp(prefix="hfselect_"))
+    remove_old_temp_dirs(EXPORT_PREFIX, EXPORT_MAX_AGE_S)
+    folder = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX))
     csv_path, json_path = folder / f"{stem}.csv", folder / f"{stem}.json"
     ranking.to_csv(csv_path)
     ranking.to_json(json_path)

@@ -193,3 +193,19 @@ def test_end_to_end_rank_through_gradio_client(app_module):
             client.predict(*_args(source="file"), api_name="/rank")
     finally:
         app_module.demo.close()
+
+
+def test_old_temp_folders_are_removed(tmp_path, monkeypatch):
+    import os
+    import tempfile
+    import time
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, fresh = tmp_path / "hfselect_export_old", tmp_path / "hfselect_export_new"
+    for folder in (old, fresh):
+        folder.mkdir()
+        (folder / "ranking.csv").write_text("x")
+    stale = time.time() - 3 * 3600
+    os.utime(old, (stale, stale))
+    assert logic.remove_old_temp_dirs("hfselect_export_", 2 * 3600) == 1
+    assert not old.exists() and fresh.exists()
