@@ -579,9 +579,12 @@ def model_size(model_id: str) -> tuple[int, int | None]:
     if model_id in _KNOWN_MODEL_SIZES:
         return _KNOWN_MODEL_SIZES[model_id]
     try:
-        from transformers import AutoConfig
+        from .embedding import TRANSFORMERS_LOCK
 
-        config = AutoConfig.from_pretrained(model_id, local_files_only=True)
+        with TRANSFORMERS_LOCK:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(model_id, local_files_only=True)
         dim = getattr(config, "hidden_size", None) or getattr(config, "d_model", None) or 768
         return int(dim), getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None)
     except Exception:  # noqa: BLE001 - unknown model: assume a BERT-base-sized one

@@ -222,6 +222,12 @@ _model_cache: dict[tuple[str, str, int], EmbeddingModel] = {}
 _MODEL_CACHE_SIZE = 2
 
 
+# transformers imports its classes lazily and that import is not thread-safe: two users whose
+# first rankings start together got "cannot import name 'AutoConfig'". Loads are serialised
+# (they are cached, so this costs nothing after the first) and so is any other use of its lazy names.
+TRANSFORMERS_LOCK = threading.RLock()
+
+
 def load_embedding_model(
     model_id: str,
     device: str | torch.device | None = None,
@@ -234,6 +240,16 @@ def load_embedding_model(
     with _cache_lock:
         if key in _model_cache:
             return _model_cache[key]
+    with TRANSFORMERS_LOCK:
+        with _cache_lock:
+            if key in _model_cache:  # loaded by another request while this one waited
+                return _model_cache[key]
+        return _load_embedding_model(model_id, device, key, max_length, trust_remote_code)
+
+
+def _load_embedding_model(
+    model_id: str, device: torch.device, key: tuple, max_length: int, trust_remote_code: bool | None
+) -> EmbeddingModel:
     trust = remote_code_allowed() if trust_remote_code is None else trust_remote_code
     path = resolve_model_path(model_id)
     config = _load_config(path, model_id, trust)

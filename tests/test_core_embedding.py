@@ -134,3 +134,37 @@ def test_progress_and_stop(tmp_path):
     assert calls[-1] == ("Embedding", len(TEXTS), len(TEXTS))
     with pytest.raises(CancelledError):
         model.embed(TEXTS, batch_size=4, should_stop=lambda: True)
+
+
+def test_concurrent_first_loads_in_a_fresh_process(tiny_bert_dir):
+    """Several requests loading models at once in a new process (a Space's first users).
+
+    transformers' lazy imports are not thread-safe; before loads were serialised this failed
+    with "cannot import name 'AutoConfig' from 'transformers'".
+    """
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    script = textwrap.dedent(
+        f"""
+        import os, threading
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        from hfselect_core.embedding import load_embedding_model
+        errors = []
+        def load(i):
+            try:
+                load_embedding_model({str(tiny_bert_dir)!r}, device="cpu", max_length=16 + i)
+            except Exception as e:
+                errors.append(repr(e))
+        threads = [threading.Thread(target=load, args=(i,)) for i in range(4)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        print("errors:", errors)
+        raise SystemExit(1 if errors else 0)
+        """
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
