@@ -54,7 +54,8 @@ def render_card(config: ESMConfig, report: FitReport | None = None, notes: str =
     from jinja2 import Environment, StrictUndefined
 
     template = (assets_dir() / TEMPLATE_NAME).read_text(encoding="utf-8")
-    fields = {"pooling": "not recorded", "lm_head_learning_rate": None, **config.to_dict()}  # to_dict() omits an unknown pooling
+    # to_dict() omits an unknown pooling, and older configs have no head learning rate.
+    fields = {"pooling": "not recorded", "lm_head_learning_rate": None, **config.to_dict()}
     method = (report.method if report else None) or config.extra.get("esm_fit_method")
     if method == "sgd":
         fit = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -484,7 +483,3 @@ def preview_rows(dataset_id: str, subset: str | None, split: str, n: int = 5, to
     dataset_id = check_dataset_id(dataset_id)
     ds = _hub_call(dataset_id, load_dataset, dataset_id, subset, split=split, streaming=True, token=token)
     return pd.DataFrame(list(ds.take(n)))
-
-
-def is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -242,13 +241,3 @@ def safe_name(text: str) -> str:
     """A folder-name form of a model or dataset id: 'org/model' -> 'org__model'."""
     cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in text.replace("/", "__"))
     return cleaned.strip(".") or "unnamed"
-
-
-def describe(config: ESMConfig) -> str:
-    """One short line naming the task an ESM stands for."""
-    parts = [config.task_id or "?"]
-    if config.task_subset and config.task_subset != "default":
-        parts.append(f"({config.task_subset})")
-    if config.num_examples and not (isinstance(config.num_examples, float) and math.isnan(config.num_examples)):
-        parts.append(f"{config.num_examples} examples")
-    return " ".join(str(p) for p in parts)

@@ -11,7 +11,7 @@ from helpers import esm_config_dict, random_map, write_esm_folder
 from safetensors.numpy import load_file, save_file
 
 from hfselect_core.errors import ESMDimensionError, ESMFormatError
-from hfselect_core.esm import ESM, ESMConfig, describe, safe_name
+from hfselect_core.esm import ESM, ESMConfig, safe_name
 
 
 def test_save_load_round_trip(tmp_path):
@@ -203,4 +203,3 @@ def test_check_dim():
 def test_helpers():
     assert safe_name("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers__all-MiniLM-L6-v2"
     assert safe_name("..") == "unnamed"
-    assert describe(ESMConfig(task_id="org/t", task_subset="sub", num_examples=10)) == "org/t (sub) 10 examples"
