@@ -22,6 +22,7 @@ from . import limits, safety
 from .data import TargetDataset, read_table
 from .embedding import BUNDLED_MODEL_ID
 from .errors import HFSelectError
+from .ranking import COLUMNS as RANKING_COLUMNS
 from .ranking import TaskRanking
 from .sources import ESMFilters, assets_dir, esm_coverage
 from .training import TrainingSettings
@@ -300,17 +301,8 @@ def task_link(task_id) -> str:
     return task_id
 
 
-RESULT_COLUMNS = [
-    "Rank",
-    "Task ID",
-    "Task Subset",
-    "Text Column",
-    "Label Column",
-    "Task Split",
-    "Num Examples",
-    "Score",
-    "ESM",
-]
+# The ranking's columns less "ESM Architecture" (every ESM here is linear).
+RESULT_COLUMNS = [c for c in RANKING_COLUMNS if c != "ESM Architecture"]
 RESULT_DATATYPES = ["number", "markdown", "str", "str", "str", "str", "number", "number", "str"]
 
 
