@@ -204,14 +204,14 @@ def rank(
         split=split,
         text_columns=text_columns,
         label_column=label_column,
-        task_type=task_type or "auto",
+        task_type=task_type,
         num_examples=num_examples,
         seed=seed,
         max_esms=max_esms,
         task_filter=task_filter,
         language=language,
-        base_model=(base_model or "").strip(),
-        pool=pool or "auto",
+        base_model=base_model,
+        pool=pool,
     )
     errors = logic.validate_form(form)
     if errors:
@@ -291,7 +291,6 @@ def _validations(fields: list[str], errors: list[tuple[str, str]], extra: int = 
 def validate_rank(*args):
     """Checks the Rank form before the event is queued (the handler checks again for direct calls)."""
     form = logic.RankForm(*args[: len(RANK_FIELDS)])
-    form.base_model = (form.base_model or "").strip()
     return _validations(RANK_FIELDS, logic.form_field_errors(form), extra=len(args) - len(RANK_FIELDS))
 
 
@@ -411,10 +410,10 @@ def _studio_form(source, example, file, dataset_id, subset, split, text, label, 
         split=split,
         text_columns=text,
         label_column=label,
-        task_type=task_type or "auto",
+        task_type=task_type,
         num_examples=n,
         seed=seed,
-        base_model=(model or "").strip(),
+        base_model=model,
     )
 
 

@@ -147,6 +147,13 @@ class RankForm:
     base_model: str | None = BUNDLED_MODEL_ID
     pool: str = "auto"
 
+    def __post_init__(self) -> None:
+        # Gradio sends None for untouched radios, and typed ids may carry stray spaces; every
+        # handler and the validator see the same normalised form.
+        self.task_type = self.task_type or "auto"
+        self.pool = self.pool or "auto"
+        self.base_model = (self.base_model or "").strip()
+
 
 def _as_list(value) -> list[str]:
     if value is None:
