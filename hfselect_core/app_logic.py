@@ -5,6 +5,7 @@ No gradio import here, so everything is testable without a UI.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -36,6 +37,25 @@ DEFAULT_SEED = 42
 MAX_NUM_EXAMPLES_UI = 10_000
 PREVIEW_ROWS = 5
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+# --- escaping ------------------------------------------------------------------------------
+
+# Markdown syntax characters; a backslash makes each one literal.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def md_text(value: object, max_chars: int = 500) -> str:
+    """Untrusted text (URL, upload, column name, Hub card, ESM config) made safe inside Markdown/HTML.
+
+    HTML is entity-escaped and Markdown syntax backslash-escaped, so the text renders as typed and never
+    as a link, form, image or heading. Long values are cut so one field cannot flood the page.
+    """
+    text = "" if value is None else str(value)
+    if len(text) > max_chars:
+        text = text[:max_chars] + "…"
+    text = " ".join(text.split())
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
 # --- examples ------------------------------------------------------------------------------
