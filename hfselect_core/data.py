@@ -48,6 +48,8 @@ class TargetDataset:
     split: str | None = None
     seed: int | None = None
     dropped: dict[str, int] = field(default_factory=dict)
+    # How a Hub sample was drawn (sampling.SampleInfo); None for files and DataFrames.
+    sample_info: Any = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -59,6 +61,14 @@ class TargetDataset:
     @property
     def num_classes(self) -> int | None:
         return None if self.is_regression else len(self.label_names or np.unique(self.labels))
+
+    def class_counts(self) -> dict[str, int]:
+        """Examples per class in this sample, by class name ({} for regression)."""
+        if self.is_regression:
+            return {}
+        ids, counts = np.unique(self.labels, return_counts=True)
+        names = self.label_names or []
+        return {(names[int(i)] if 0 <= int(i) < len(names) else str(int(i))): int(c) for i, c in zip(ids, counts)}
 
     def summary(self) -> str:
         kind = "regression" if self.is_regression else f"{self.num_classes}-class classification"
@@ -168,20 +178,34 @@ class TargetDataset:
         streaming: bool | None = None,
         token: str | None = None,
     ) -> TargetDataset:
-        """Load a split of a Hub dataset (streamed when only a sample is needed)."""
-        df, label_names = load_hub_rows(dataset_id, subset, split, num_examples, seed, streaming, token)
-        return cls.from_pandas(
-            df,
-            text_columns,
-            label_column,
-            task_type,
-            num_examples,
-            seed,
-            source=dataset_id,
-            label_names=label_names.get(label_column),
-            subset=subset,
-            split=split,
+        """A uniform random sample of a Hub split, reproducible from the seed (see :mod:`.sampling`).
+
+        ``streaming=True`` forces the approximate streamed sample; by default only the parquet row
+        groups holding sampled rows are read (or a small split is downloaded whole).
+        """
+        columns = [text_columns] if isinstance(text_columns, str) else list(text_columns)
+        sample = load_hub_sample(
+            dataset_id, subset, split, num_examples, seed, [*columns, label_column], token, streaming=bool(streaming)
         )
+        try:
+            dataset = cls.from_pandas(
+                sample.rows,
+                columns,
+                label_column,
+                task_type,
+                num_examples,
+                seed,
+                source=dataset_id,
+                label_names=sample.label_names.get(label_column),
+                subset=subset,
+                split=split,
+            )
+        except InvalidLabelsError as e:
+            if "single class" not in str(e):
+                raise
+            raise _single_class_error(e, dataset_id, subset, split, label_column, sample, token) from None
+        dataset.sample_info = sample.info
+        return dataset
 
     def validate(self) -> None:
         if len(self) < MIN_EXAMPLES:
@@ -438,6 +462,46 @@ def describe_feature(feature: Any) -> str:
     return kind
 
 
+def load_hub_sample(
+    dataset_id: str,
+    subset: str | None,
+    split: str,
+    num_examples: int | None,
+    seed: int,
+    columns: Sequence[str] | None = None,
+    token: str | None = None,
+    streaming: bool = False,
+):
+    """A uniform sample of a Hub split (:class:`sampling.SplitSample`), with our errors."""
+    from . import sampling
+
+    dataset_id = check_dataset_id(dataset_id)
+    try:
+        if streaming:
+            return _hub_call(
+                dataset_id, sampling._sample_streamed, dataset_id, subset, split, num_examples, seed, columns, token
+            )
+        return _hub_call(
+            dataset_id,
+            sampling.sample_dataset,
+            dataset_id,
+            subset,
+            split,
+            num_examples,
+            seed,
+            columns,
+            token,
+            on_hub=True,
+        )
+    except ValueError as e:
+        text = str(e)
+        if "split" in text.lower() and "unknown" in text.lower() or "Bad split" in text:
+            raise SplitNotFoundError(dataset_id, split, list_splits(dataset_id, subset, token)) from None
+        if "config" in text.lower():
+            raise ConfigNotFoundError(dataset_id, subset or "(none)", list_configs(dataset_id, token)) from None
+        raise
+
+
 def load_hub_rows(
     dataset_id: str,
     subset: str | None,
@@ -447,39 +511,42 @@ def load_hub_rows(
     streaming: bool | None = None,
     token: str | None = None,
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Rows of a Hub split as a DataFrame, plus class names of ClassLabel columns.
+    """Rows of a uniform sample of a Hub split, plus class names of ClassLabel columns."""
+    sample = load_hub_sample(dataset_id, subset, split, num_examples, seed, None, token, streaming=bool(streaming))
+    return sample.rows, sample.label_names
 
-    With ``streaming`` (the default when a sample is asked for) only a shuffled buffer of
-    ``4 x num_examples`` rows is read instead of the whole split.
-    """
-    from datasets import load_dataset
 
-    dataset_id = check_dataset_id(dataset_id)
-    if streaming is None:
-        streaming = num_examples is not None
-    try:
-        ds = _hub_call(dataset_id, load_dataset, dataset_id, subset, split=split, streaming=streaming, token=token)
-    except ValueError as e:
-        text = str(e)
-        if "split" in text.lower() and "unknown" in text.lower() or "Bad split" in text:
-            raise SplitNotFoundError(dataset_id, split, list_splits(dataset_id, subset, token)) from None
-        if "config" in text.lower():
-            raise ConfigNotFoundError(dataset_id, subset or "(none)", list_configs(dataset_id, token)) from None
-        raise
-    names = {col: list(feat.names) for col, feat in (ds.features or {}).items() if type(feat).__name__ == "ClassLabel"}
-    if streaming:
-        take = 4 * num_examples if num_examples else limits.max_examples()
-        rows = list(ds.shuffle(seed=seed, buffer_size=min(max(take, 1000), 20000)).take(take))
-        df = pd.DataFrame(rows)
-    else:
-        df = ds.to_pandas()
-    return df, names
+def _single_class_error(
+    error: Exception, dataset_id: str, subset, split: str, column: str, sample, token
+) -> InvalidLabelsError:
+    """The one-class error, naming the class counts of the whole split when they can be read."""
+    from . import sampling
+
+    counts = _hub_call(dataset_id, sampling.split_label_counts, dataset_id, subset, split, column, token)
+    if not counts:
+        return InvalidLabelsError(str(error))
+    names = sample.label_names.get(column) or []
+
+    def name(value) -> str:
+        if isinstance(value, (int, np.integer)) and 0 <= int(value) < len(names):
+            return str(names[int(value)])
+        return str(value)[:80]
+
+    shown = ", ".join(f"{name(k)}: {v:,}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])[:20])
+    return InvalidLabelsError(
+        f"The sample of {len(sample.rows):,} rows from split '{split}' holds a single class in '{column}', "
+        f"but the whole split has {len(counts)} class(es) ({shown}). "
+        + (
+            "Use more examples, or another seed."
+            if len(counts) > 1
+            else "A classification task needs at least 2 classes: pick another split or label column."
+        )
+    )
 
 
 def preview_rows(dataset_id: str, subset: str | None, split: str, n: int = 5, token: str | None = None) -> pd.DataFrame:
-    """The first rows of a Hub split (streamed, nothing else downloaded)."""
-    from datasets import load_dataset
+    """The first rows of a Hub split (streamed, nothing else downloaded): a look at the columns."""
+    from . import sampling
 
     dataset_id = check_dataset_id(dataset_id)
-    ds = _hub_call(dataset_id, load_dataset, dataset_id, subset, split=split, streaming=True, token=token)
-    return pd.DataFrame(list(ds.take(n)))
+    return _hub_call(dataset_id, sampling.preview_split, dataset_id, subset, split, n, token)
