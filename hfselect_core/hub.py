@@ -6,18 +6,25 @@ Every function here works out whether the Hub can be reached and raises
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from .errors import HubUnreachableError
+from .errors import CancelledError, HubUnreachableError
 
+T = TypeVar("T")
 ESM_TAG = "embedding_space_map"
 ESM_FILES = ["config.json", "model.safetensors", "README.md"]
+# What a ranking reads; the card is only needed to show or publish an ESM.
+RANK_FILES = ["config.json", "model.safetensors"]
 _PROBE_REPO = "sentence-transformers/all-MiniLM-L6-v2"
 _PROBE_TTL_S = 120.0
 _probe_lock = threading.Lock()
@@ -65,15 +72,7 @@ def require_hub(what: str = "The Hugging Face Hub") -> None:
 
 def resolve_model_id(model_id: str, token: str | None = None) -> str:
     """The canonical id of a model (e.g. 'bert-base-uncased' -> 'google-bert/bert-base-uncased')."""
-    if not hub_reachable():
-        return model_id
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        return HfApi(token=token).model_info(model_id, timeout=10).id
-    except (HfHubHTTPError, OSError, ValueError):
-        return model_id
+    return resolve_model_revision(model_id, token)[0]
 
 
 def base_model_tags(model_id: str) -> list[str]:
@@ -81,19 +80,127 @@ def base_model_tags(model_id: str) -> list[str]:
     return [f"base_model:{model_id}", f"BaseLM:{model_id}"]
 
 
-def find_esm_repo_ids(base_model: str, token: str | None = None, limit: int | None = None) -> list[str]:
-    """Repo ids of every ESM on the Hub for ``base_model`` (both tag spellings, resolved id)."""
+@dataclass(frozen=True)
+class HubESMRepo:
+    """One ESM repo as the listing names it: id, the commit it points to, and whether it is restricted."""
+
+    repo_id: str
+    sha: str | None = None
+    private: bool = False
+    gated: bool = False
+
+    @property
+    def restricted(self) -> bool:
+        return self.private or bool(self.gated)
+
+
+_LISTING_TTL_ENV = "HFSELECT_LISTING_TTL_S"
+_listing_lock = threading.Lock()
+# (endpoint, base model) -> (listed at, repos); only anonymous listings are kept, so one user's
+# private ESMs never reach another user's ranking.
+_listing_cache: dict[tuple[str, str], tuple[float, list[HubESMRepo]]] = {}
+_model_id_cache: dict[tuple[str, str], tuple[float, str, str | None]] = {}
+
+
+def _ttl() -> float:
+    try:
+        return max(0.0, float(os.environ.get(_LISTING_TTL_ENV, "60")))
+    except ValueError:
+        return 60.0
+
+
+def _endpoint() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def resolve_model_revision(model_id: str, token: str | None = None) -> tuple[str, str | None]:
+    """The canonical id of a model and the commit sha its main branch points to (one API call, memoised)."""
+    if not hub_reachable():
+        return model_id, None
+    key = (_endpoint(), model_id)
+    if token is None:
+        with _listing_lock:
+            hit = _model_id_cache.get(key)
+        if hit and time.monotonic() - hit[0] < _ttl():
+            return hit[1], hit[2]
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        info = HfApi(token=token).model_info(model_id, timeout=10)
+    except (HfHubHTTPError, OSError, ValueError):
+        return model_id, None
+    sha = getattr(info, "sha", None)
+    if token is None and not (getattr(info, "private", False) or getattr(info, "gated", False)):
+        with _listing_lock:
+            _model_id_cache[key] = (time.monotonic(), info.id, sha)
+    return info.id, sha
+
+
+def list_esm_repos(base_model: str, token: str | None = None, limit: int | None = None) -> list[HubESMRepo]:
+    """Every ESM repo on the Hub for ``base_model`` with its commit sha, from the listing alone.
+
+    Both tag spellings (``base_model:`` and the legacy ``BaseLM:``) and both the given and the
+    resolved id (``bert-base-uncased`` / ``google-bert/bert-base-uncased``) are searched: at most
+    four listing requests (a page holds 1,000 repos). The sha lets each ESM be read from the local
+    cache with no further request when that commit is cached.
+    """
     require_hub("The Hugging Face Hub (to search for ESMs)")
+    key = (_endpoint(), f"{base_model}|{limit}")
+    if token is None:
+        with _listing_lock:
+            hit = _listing_cache.get(key)
+        if hit and time.monotonic() - hit[0] < _ttl():
+            return list(hit[1])
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
-    names = {base_model, resolve_model_id(base_model, token)}
-    found: dict[str, None] = {}
-    for name in sorted(names):
+    resolved, _ = resolve_model_revision(base_model, token)
+    found: dict[str, HubESMRepo] = {}
+    for name in dict.fromkeys([resolved, base_model]):
         for tag in base_model_tags(name):
-            for info in api.list_models(filter=[ESM_TAG, tag], limit=limit):
-                found.setdefault(info.id, None)
-    return list(found)
+            infos = _with_retries(
+                lambda tag=tag: list(
+                    api.list_models(filter=[ESM_TAG, tag], expand=["sha", "private", "gated"], limit=limit)
+                )
+            )
+            for info in infos:
+                found.setdefault(
+                    info.id,
+                    HubESMRepo(
+                        info.id,
+                        getattr(info, "sha", None),
+                        bool(getattr(info, "private", False)),
+                        bool(getattr(info, "gated", False)),
+                    ),
+                )
+    repos = list(found.values())
+    if token is None:
+        with _listing_lock:
+            _listing_cache[key] = (time.monotonic(), repos)
+    return repos
+
+
+def find_esm_repo_ids(base_model: str, token: str | None = None, limit: int | None = None) -> list[str]:
+    """Repo ids of every ESM on the Hub for ``base_model`` (both tag spellings, resolved id)."""
+    return [r.repo_id for r in list_esm_repos(base_model, token, limit)]
+
+
+def listing_hash(repos: list[HubESMRepo]) -> str:
+    """A digest of a pool listing (ids and commits): it changes when any ESM is added, removed or updated."""
+    digest = hashlib.sha256()
+    for line in sorted(f"{r.repo_id}@{r.sha}" for r in repos):
+        digest.update(line.encode() + b"\n")
+    return digest.hexdigest()
+
+
+def clear_memo() -> None:
+    """Forget memoised listings and model ids (tests; a deployment that must see a new ESM at once)."""
+    with _listing_lock:
+        _listing_cache.clear()
+        _model_id_cache.clear()
 
 
 def esm_coverage(token: str | None = None) -> dict[str, int]:
@@ -102,7 +209,7 @@ def esm_coverage(token: str | None = None) -> dict[str, int]:
     from huggingface_hub import HfApi
 
     counts: Counter[str] = Counter()
-    for info in HfApi(token=token).list_models(filter=ESM_TAG):
+    for info in _with_retries(lambda: list(HfApi(token=token).list_models(filter=ESM_TAG, expand=["tags"]))):
         base = _base_model_from_tags(info.tags or [])
         if base:
             counts[base] += 1
@@ -118,7 +225,10 @@ def _base_model_from_tags(tags: list[str]) -> str | None:
 
 
 def download_esm(repo_id: str, token: str | None = None, local_only: bool = False) -> Path:
-    """The local folder of an ESM repo (config, weights, card), from the cache when possible."""
+    """The local folder of an ESM repo at its main branch (config, weights, card), from the cache when possible.
+
+    Asks the Hub for the current revision first; :func:`fetch_esms` with a listing's sha avoids that.
+    """
     from huggingface_hub import snapshot_download
 
     return Path(
@@ -132,29 +242,202 @@ def download_esm(repo_id: str, token: str | None = None, local_only: bool = Fals
     )
 
 
+def cached_esm_folder(repo_id: str, sha: str, files: list[str] = RANK_FILES) -> Path | None:
+    """The cached snapshot folder of ``repo_id`` at commit ``sha`` if it holds ``files``; no request is made."""
+    from huggingface_hub import try_to_load_from_cache
+
+    folder = None
+    for name in files:
+        path = try_to_load_from_cache(repo_id, name, revision=sha)
+        if not isinstance(path, str):
+            return None
+        folder = Path(path).parent
+    return folder
+
+
+RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+MAX_RETRY_WAIT_S = 30.0
+
+
+def _http_status(error: BaseException) -> int | None:
+    """The HTTP status behind an error, looking through the causes huggingface_hub wraps it in."""
+    seen = 0
+    current: BaseException | None = error
+    while current is not None and seen < 6:
+        response = getattr(current, "response", None)
+        status = getattr(response, "status_code", None)
+        if status is not None:
+            return int(status)
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
+def _retry_after(error: BaseException) -> float | None:
+    current: BaseException | None = error
+    for _ in range(6):
+        if current is None:
+            break
+        headers = getattr(getattr(current, "response", None), "headers", None)
+        if headers is not None and headers.get("Retry-After"):
+            try:
+                return min(MAX_RETRY_WAIT_S, max(0.0, float(headers["Retry-After"])))
+            except ValueError:
+                return None
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def is_transient(error: BaseException) -> bool:
+    """Worth retrying: rate limited (429), a server error (5xx), a timeout or a dropped connection."""
+    status = _http_status(error)
+    if status is not None:
+        return status in RETRY_STATUSES
+    names = {type(e).__name__ for e in _chain(error)}
+    return bool(names & {"TimeoutException", "ReadTimeout", "ConnectTimeout", "ConnectError", "RemoteProtocolError"})
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    out, current = [], error
+    while current is not None and len(out) < 6:
+        out.append(current)
+        current = current.__cause__ or current.__context__
+    return out
+
+
+class _Backoff:
+    """Shared by the workers of one download: a 429's Retry-After pauses all of them, not only one."""
+
+    def __init__(self, stop: threading.Event, retries: int = 4, base_s: float = 0.5):
+        self.stop = stop
+        self.retries = retries
+        self.base_s = base_s
+        self._lock = threading.Lock()
+        self._pause_until = 0.0
+
+    def wait_turn(self) -> None:
+        while not self.stop.is_set():
+            with self._lock:
+                left = self._pause_until - time.monotonic()
+            if left <= 0:
+                return
+            self.stop.wait(min(left, 0.2))
+
+    def failed(self, error: BaseException, attempt: int) -> bool:
+        """Sleep before the next attempt and return True, or return False when giving up."""
+        if attempt >= self.retries or not is_transient(error) or self.stop.is_set():
+            return False
+        delay = _retry_after(error)
+        if delay is None:
+            delay = min(8.0, self.base_s * 2**attempt) * (0.75 + 0.5 * random.random())
+        with self._lock:
+            self._pause_until = max(self._pause_until, time.monotonic() + delay)
+        self.wait_turn()
+        return not self.stop.is_set()
+
+
+def _with_retries(call: Callable[[], T], retries: int = 4) -> T:
+    backoff = _Backoff(threading.Event(), retries)
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except Exception as e:  # noqa: BLE001 - re-raised below unless transient
+            if not backoff.failed(e, attempt):
+                raise
+            attempt += 1
+
+
+def _download_repo(repo: HubESMRepo, token: str | None, files: list[str], backoff: _Backoff) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    folder = None
+    for name in files:
+        attempt = 0
+        while True:
+            backoff.wait_turn()
+            if backoff.stop.is_set():
+                raise CancelledError()
+            try:
+                folder = Path(
+                    hf_hub_download(repo.repo_id, name, revision=repo.sha, token=token, etag_timeout=10)
+                ).parent
+                break
+            except Exception as e:  # noqa: BLE001 - retried when transient, else reported per ESM
+                if not backoff.failed(e, attempt):
+                    raise
+                attempt += 1
+    assert folder is not None
+    return folder
+
+
+def fetch_esms(
+    repos: list[HubESMRepo],
+    token: str | None = None,
+    max_workers: int = 8,
+    on_done: Callable[[str, Path | None, Exception | None], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    files: list[str] | None = None,
+    retries: int = 4,
+) -> dict[str, Path | Exception]:
+    """Local folders of ESM repos; each result is the folder or the error it failed with.
+
+    A repo whose listed commit is cached costs no request at all. The others are downloaded by at
+    most ``max_workers`` threads, each file at the listed commit, retried with backoff on 429 (its
+    ``Retry-After`` pauses every worker) and 5xx. ``on_done`` is called from the calling thread as
+    each repo finishes. When ``should_stop()`` turns true no new request starts and
+    :class:`CancelledError` is raised within a fraction of a second.
+    """
+    files = list(files or RANK_FILES)
+    results: dict[str, Path | Exception] = {}
+    todo: list[HubESMRepo] = []
+    for repo in repos:
+        folder = cached_esm_folder(repo.repo_id, repo.sha, files) if repo.sha else None
+        if folder is not None:
+            results[repo.repo_id] = folder
+            if on_done:
+                on_done(repo.repo_id, folder, None)
+        else:
+            todo.append(repo)
+    if not todo:
+        return results
+    online = hub_reachable()
+    stop = threading.Event()
+    backoff = _Backoff(stop, retries)
+
+    def fetch(repo: HubESMRepo) -> Path:
+        if not online or repo.sha is None:
+            return download_esm(repo.repo_id, token=token, local_only=not online)
+        return _download_repo(repo, token, files, backoff)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="esm-fetch")
+    futures = {pool.submit(fetch, repo): repo.repo_id for repo in todo}
+    pending = set(futures)
+    try:
+        while pending:
+            if should_stop and should_stop():
+                raise CancelledError()
+            done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            for future in done:
+                repo_id = futures[future]
+                error = future.exception()
+                results[repo_id] = error if error is not None else future.result()
+                if on_done:
+                    on_done(repo_id, None if error else future.result(), error)
+    finally:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+    return results
+
+
 def download_many(
     repo_ids: list[str],
     token: str | None = None,
     max_workers: int = 8,
     on_done: Callable[[str, Path | None, Exception | None], None] | None = None,
 ) -> dict[str, Path | Exception]:
-    """Download ESM repos concurrently; each result is the folder or the error it failed with."""
-    local_only = not hub_reachable()
-    results: dict[str, Path | Exception] = {}
-
-    def fetch(repo_id: str) -> None:
-        try:
-            path: Path | Exception = download_esm(repo_id, token=token, local_only=local_only)
-            error = None
-        except Exception as e:  # one broken repo must not sink the others
-            path, error = e, e
-        results[repo_id] = path
-        if on_done:
-            on_done(repo_id, None if error else path, error)
-
-    with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-        list(pool.map(fetch, repo_ids))
-    return results
+    """Download ESM repos (by id only, at their main branch) concurrently; see :func:`fetch_esms`."""
+    return fetch_esms([HubESMRepo(r) for r in repo_ids], token, max_workers, on_done, files=ESM_FILES)
 
 
 def describe_hub_error(error: Exception) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -219,13 +221,17 @@ def load_esms(
     base_model: str,
     filters: ESMFilters | None = None,
     progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> LoadedESMs:
     """Load ESMs from every source; a source that fails (e.g. the Hub offline) is noted, not fatal."""
     filters = filters or ESMFilters()
     merged = LoadedESMs([], [], [])
     for src in sources:
         try:
-            loaded = src.load(base_model, filters, progress)
+            if isinstance(src, HubESMSource):
+                loaded = src.load(base_model, filters, progress, should_stop=should_stop)
+            else:
+                loaded = src.load(base_model, filters, progress)
         except HubUnreachableError as e:
             merged.notes.append(str(e))
             if not any(isinstance(s, BundledESMSource) for s in sources):
@@ -285,8 +291,7 @@ def iter_task_ranking(
     notes: list[str] = []
     if esms is None:
         sources = resolve_sources(source, base_model, token)
-        loaded = load_esms(sources, base_model, filters, progress)
-        yield from _drain(events)
+        loaded = yield from _load_streaming(sources, base_model, filters, should_stop)
         esm_list, skipped, notes = loaded.esms, list(loaded.skipped), loaded.notes
         if _is_auto(source) and all(isinstance(s, BundledESMSource) for s in sources):
             notes.insert(
@@ -371,6 +376,66 @@ def iter_task_ranking(
         baseline,
     )
     yield RankingEvent("Done", total, total, "", ranking)
+
+
+_TICK = object()
+
+
+def _load_streaming(
+    sources: list, base_model: str, filters: ESMFilters | None, should_stop: Callable[[], bool] | None
+) -> Iterator[RankingEvent]:
+    """Load ESMs in a worker thread and yield its progress while it runs (returns the LoadedESMs).
+
+    Downloads from the Hub can take minutes: the caller sees per-ESM progress, and closing this
+    generator (what Gradio's Cancel does) or ``should_stop()`` stops the downloads within a second.
+    """
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    result: dict[str, object] = {}
+
+    def stopped() -> bool:
+        return stop.is_set() or bool(should_stop and should_stop())
+
+    def work() -> None:
+        try:
+            result["loaded"] = load_esms(
+                sources, base_model, filters, lambda s, d, t: events.put(RankingEvent(s, d, t)), stopped
+            )
+        except BaseException as e:  # noqa: BLE001 - handed to the generator's thread below
+            result["error"] = e
+        finally:
+            events.put(None)
+
+    threading.Thread(target=work, daemon=True, name="load-esms").start()
+    sent = RankingEvent("Loading ESMs", 0, 0, "Finding ESMs")
+    latest: RankingEvent | None = None
+    sent_at = time.monotonic()
+    try:
+        while True:
+            try:
+                item = events.get(timeout=0.2)
+            except queue.Empty:
+                if should_stop and should_stop():
+                    raise CancelledError() from None
+                item = _TICK
+            if item is None:
+                break
+            if item is not _TICK:
+                latest = item
+            now = time.monotonic()
+            # At most ten updates a second, the last count always; a quiet spell still yields once a
+            # second so that a consumer can close this generator (Cancel) promptly.
+            if latest is not None and (now - sent_at >= 0.1 or latest.done >= latest.total):
+                sent, latest, sent_at = latest, None, now
+                yield sent
+            elif now - sent_at >= 1.0:
+                sent_at = now
+                yield sent
+    finally:
+        stop.set()  # also when the consumer closes this generator: no new download starts
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result["loaded"]
 
 
 def _is_auto(source: ESMSourceLike | None) -> bool:

@@ -120,35 +120,71 @@ class BundledESMSource(LocalESMSource):
 
 
 class HubESMSource:
-    """ESMs on the Hub tagged ``embedding_space_map`` for the base model; downloads are cached."""
+    """ESMs on the Hub tagged ``embedding_space_map`` for the base model; downloads are cached.
+
+    The listing (one request per tag spelling) carries each repo's commit sha, so a cached ESM is
+    read with no request at all; only new or updated ESMs are downloaded (see :func:`hub.fetch_esms`).
+
+    Args:
+        token: the user's token (gated or private ESMs); used for this source's requests only.
+        max_workers: how many ESMs are downloaded at once.
+        repo_ids: rank exactly these repos (at their main branch) instead of searching by tags.
+        repos: a listing already made (e.g. to key a result cache), reused instead of listing again.
+    """
 
     label = "Hub"
 
-    def __init__(self, token: str | None = None, max_workers: int = 8, repo_ids: list[str] | None = None):
+    def __init__(
+        self,
+        token: str | None = None,
+        max_workers: int = 8,
+        repo_ids: list[str] | None = None,
+        repos: list[hub.HubESMRepo] | None = None,
+    ):
         self.token = token
         self.max_workers = max_workers
         self.repo_ids = repo_ids
+        self._repos = repos if repos is not None else ([hub.HubESMRepo(r) for r in repo_ids] if repo_ids else None)
+        self._listed_for: str | None = None if repos is None else ""
+
+    def listing(self, base_model: str) -> list[hub.HubESMRepo]:
+        """The ESM repos this source ranks for ``base_model`` (listed once per source object)."""
+        if self._repos is None or (self._listed_for not in ("", base_model) and self.repo_ids is None):
+            self._repos = hub.list_esm_repos(base_model, self.token)
+            self._listed_for = base_model
+        return list(self._repos)
 
     def load(
-        self, base_model: str, filters: ESMFilters | None = None, progress: ProgressCallback | None = None
+        self,
+        base_model: str,
+        filters: ESMFilters | None = None,
+        progress: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> LoadedESMs:
         filters = filters or ESMFilters()
-        repo_ids = self.repo_ids if self.repo_ids is not None else hub.find_esm_repo_ids(base_model, self.token)
+        repos = self.listing(base_model)
         if filters.task_contains:
             # Repo names usually carry the task id; filtering before download saves most of it.
             # The config check in _load_folders still applies to the ones kept.
             needle = filters.task_contains.lower().replace("/", "_")
-            repo_ids = [r for r in repo_ids if needle in r.lower().replace("/", "_")] or repo_ids
+            repos = [r for r in repos if needle in r.repo_id.lower().replace("/", "_")] or repos
         done = [0]
+        total = len(repos)
+        if progress:
+            progress("Fetching ESMs", 0, total)
 
         def on_done(repo_id: str, path: Path | None, error: Exception | None) -> None:
             done[0] += 1
             if progress:
-                progress("Fetching ESMs", done[0], len(repo_ids))
+                progress("Fetching ESMs", done[0], total)
 
-        results = hub.download_many(repo_ids, self.token, self.max_workers, on_done)
-        folders = [(r, p) for r, p in results.items() if isinstance(p, Path)]
-        skipped = [SkippedESM(r, hub.describe_hub_error(e)) for r, e in results.items() if isinstance(e, Exception)]
+        results = hub.fetch_esms(repos, self.token, self.max_workers, on_done, should_stop)
+        folders = [(r.repo_id, results[r.repo_id]) for r in repos if isinstance(results.get(r.repo_id), Path)]
+        skipped = [
+            SkippedESM(r.repo_id, hub.describe_hub_error(results[r.repo_id]))
+            for r in repos
+            if isinstance(results.get(r.repo_id), Exception)
+        ]
         loaded = _load_folders(folders, base_model, filters, None, check_base_model=False)
         loaded.skipped[:0] = skipped
         return loaded

@@ -19,6 +19,9 @@ from hfselect_core.sources import ESMFilters, HubESMSource
 @pytest.fixture
 def online(monkeypatch):
     monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: True)
+    hub.clear_memo()
+    yield
+    hub.clear_memo()
 
 
 @pytest.fixture
