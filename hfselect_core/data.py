@@ -18,10 +18,12 @@ from .errors import (
     DatasetNotFoundError,
     HubUnreachableError,
     InputTooLargeError,
+    InvalidColumnsError,
     InvalidLabelsError,
     NotATextColumnError,
     SplitNotFoundError,
     TooFewExamplesError,
+    TooManyClassesError,
     UnsupportedFileError,
 )
 from .hub import hub_reachable
@@ -30,6 +32,11 @@ TEXT_SEPARATOR = " [SEP] "
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 MIN_EXAMPLES = 2
+# float64 holds every integer exactly only up to 2 ** 53; class ids beyond it would merge.
+MAX_EXACT_INT = 2**53
+# LogME squares the labels: beyond this magnitude the sums overflow (and every ESM would be blamed).
+MAX_REGRESSION_MAGNITUDE = 1e100
+MIN_REGRESSION_SPREAD = 1e-6
 FILE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
@@ -102,6 +109,14 @@ class TargetDataset:
                 raise ColumnNotFoundError(col, [str(c) for c in df.columns], role=role)
         if label_column in text_columns:
             raise InvalidLabelsError(f"'{label_column}' is chosen as both a text and the label column.")
+        repeated = sorted({c for c in text_columns if text_columns.count(c) > 1})
+        if repeated:
+            raise InvalidColumnsError(
+                f"The text column '{repeated[0]}' is listed more than once. List each text column once."
+            )
+        if df.columns.duplicated().any():
+            twice = df.columns[df.columns.duplicated()][0]
+            raise InvalidColumnsError(f"The data has two columns named '{twice}'. Rename one of them.")
         if num_examples is not None and num_examples < 1:
             raise TooFewExamplesError(0, MIN_EXAMPLES, "Ask for at least 2 examples.")
         for col in text_columns:
@@ -115,16 +130,13 @@ class TargetDataset:
         dropped["missing label"] = int(missing_label.sum())
         keep &= ~labels.isna()
         texts, labels = texts[keep], labels[keep]
-        if task_type is None and dropped["missing label"] and pd.api.types.is_float_dtype(labels):
-            # pandas reads an integer column with blank cells as floats: whole numbers are class ids.
-            values = labels.to_numpy(dtype=np.float64)
-            if len(values) and np.all(values == np.round(values)):
-                labels = labels.astype(np.int64)
+        # Blank label cells are dropped (and counted) above; what is left decides the task type:
+        # read_table keeps an integer column with blanks as integers, so floats here are real floats.
         if len(labels) == 0:
             raise TooFewExamplesError(0, MIN_EXAMPLES, f"Every row lacks a text or a '{label_column}' label.")
         ids, task, names, unlabelled = prepare_labels(labels, task_type, label_names, label_column)
         if unlabelled.any():
-            dropped["label -1 (unlabelled)"] = int(unlabelled.sum())
+            dropped["label -1 (unlabelled, per the dataset's ClassLabel)"] = int(unlabelled.sum())
             texts, ids = texts[~unlabelled], ids[~unlabelled]
         texts_list = texts.astype(str).str.slice(0, limits.max_text_chars()).tolist()
         if num_examples is not None and num_examples < len(texts_list):
@@ -217,12 +229,53 @@ class TargetDataset:
                 raise InvalidLabelsError(
                     f"Every '{self.label_column}' value is {self.labels[0]}: a constant cannot be predicted."
                 )
+            check_regression_scale(self.labels, self.label_column)
         elif len(np.unique(self.labels)) < 2:
             only = self.label_names[0] if self.label_names else self.labels[0]
             raise InvalidLabelsError(
-                f"Column '{self.label_column}' has a single class ('{only}') in the {len(self)} examples used; "
-                "a classification task needs at least 2. Use more examples or another label column."
+                f"Column '{self.label_column}' has a single class ('{str(only)[:80]}') in the {len(self)} examples "
+                "used; a classification task needs at least 2. Use more examples or another label column."
             )
+        else:
+            check_class_count(len(np.unique(self.labels)), len(self), self.label_column)
+
+
+def check_regression_scale(values: np.ndarray, column: str) -> None:
+    """Refuse regression labels whose scale LogME cannot work with (checked before any model runs)."""
+    magnitude = float(np.max(np.abs(values)))
+    if magnitude > MAX_REGRESSION_MAGNITUDE:
+        raise InvalidLabelsError(
+            f"Regression labels in '{column}' reach {magnitude:.3g}, too large to score (they would overflow). "
+            f"Rescale them (e.g. divide by {10 ** np.floor(np.log10(magnitude)):.0e}) and try again."
+        )
+    spread = float(np.std(values / magnitude) * magnitude)
+    if spread < MIN_REGRESSION_SPREAD:
+        raise InvalidLabelsError(
+            f"Regression labels in '{column}' vary by only {spread:.3g} (standard deviation), too little to score "
+            "reliably (LogME's numerical floor). Rescale them (e.g. multiply by "
+            f"{10 ** -np.floor(np.log10(max(spread, 1e-300))):.0e}) and try again."
+        )
+
+
+def check_class_count(num_classes: int, num_examples: int, column: str) -> None:
+    """Refuse more classes than the sample can say anything about.
+
+    LogME fits one target per class: with about as many classes as examples most classes hold a
+    single example, the score is meaningless and the cost grows with every class.
+    """
+    # Up to 10 classes always pass: tiny samples of few classes are fine and cheap.
+    cap = min(limits.max_classes(), max(10, num_examples // 2))
+    if num_classes <= cap:
+        return
+    why = (
+        f"at most {limits.max_classes():,} are supported ({limits.MAX_CLASSES_ENV})"
+        if num_classes > limits.max_classes()
+        else f"with {num_examples:,} examples that leaves fewer than 2 examples per class, too few for a meaningful score"
+    )
+    raise TooManyClassesError(
+        f"Column '{column}' has {num_classes:,} classes: {why}. Use more examples, a label column with fewer "
+        "classes, or task type 'regression' if the labels are numbers on a scale."
+    )
 
 
 def _check_text_column(series: pd.Series, name: str) -> None:
@@ -260,8 +313,10 @@ def prepare_labels(
     """Turn a label column into (ids or values, task type, class names, unlabelled mask).
 
     Strings and booleans are classes; integers are classes; floats are regression unless the
-    caller says classification and every value is a whole number. ``-1`` marks an unlabelled
-    classification row (the Hub convention) and is dropped.
+    caller says classification (or gives class names) and every value is a whole number.
+    ``label_names`` are a ClassLabel's names: only then does ``-1`` mean "no label" (the Hub
+    convention) and mark the row unlabelled; elsewhere ``-1`` is a class like any other. Ids
+    must then lie in ``0 .. len(label_names) - 1``.
     """
     if task_type not in (None, CLASSIFICATION, REGRESSION):
         raise InvalidLabelsError(f"Unknown task type '{task_type}': use 'classification' or 'regression'.")
@@ -286,41 +341,71 @@ def prepare_labels(
         index = {n: i for i, n in enumerate(names)}
         ids = as_text.map(index).to_numpy(dtype=np.int64)
         return ids, CLASSIFICATION, names, np.zeros(len(ids), dtype=bool)
-    floats = labels.to_numpy(dtype=np.float64)
-    whole = np.all(np.isfinite(floats)) and np.all(floats == np.round(floats))
     is_int_dtype = pd.api.types.is_integer_dtype(labels)
-    task = task_type or (CLASSIFICATION if is_int_dtype else REGRESSION)
+    task = task_type or (CLASSIFICATION if is_int_dtype or label_names is not None else REGRESSION)
     if task == REGRESSION:
+        floats = labels.to_numpy(dtype=np.float64)
         return floats, REGRESSION, None, np.zeros(len(floats), dtype=bool)
-    if not whole:
+    ids = _exact_class_ids(labels, is_int_dtype, column)
+    if label_names is None:
+        return ids, CLASSIFICATION, None, np.zeros(len(ids), dtype=bool)
+    names = [str(n) for n in label_names]
+    unlabelled = ids == -1
+    bad = np.unique(ids[~unlabelled & ((ids < 0) | (ids >= len(names)))])
+    if len(bad):
+        shown = ", ".join(str(int(v)) for v in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise InvalidLabelsError(
+            f"Column '{column}' holds class id(s) {shown}, but the dataset names only {len(names)} classes "
+            f"(ids 0 to {len(names) - 1}; -1 means no label). The data and its class names disagree: "
+            "pick another label column or upload the data as a file."
+        )
+    return ids, CLASSIFICATION, names, unlabelled
+
+
+def _exact_class_ids(labels: pd.Series, is_int_dtype: bool, column: str) -> np.ndarray:
+    """Class ids as int64, refusing values that would change on the way (fractions, huge ids)."""
+    if is_int_dtype:
+        values = labels.to_numpy()
+        if values.dtype == np.uint64 and len(values) and values.max() > np.iinfo(np.int64).max:
+            # Distinct ids must stay distinct: renumber them in order.
+            _, inverse = np.unique(values, return_inverse=True)
+            return inverse.astype(np.int64)
+        return labels.to_numpy(dtype=np.int64)
+    floats = labels.to_numpy(dtype=np.float64)
+    if not (np.all(np.isfinite(floats)) and np.all(floats == np.round(floats))):
         raise InvalidLabelsError(
             f"Column '{column}' holds fractional numbers, which cannot be class ids. "
             "Choose task type 'regression', or a column of class labels."
         )
-    unlabelled = floats == -1
-    ids = floats.astype(np.int64)
-    if label_names is None:
-        return ids, CLASSIFICATION, None, unlabelled
-    return ids, CLASSIFICATION, list(label_names), unlabelled
+    if len(floats) and np.max(np.abs(floats)) >= MAX_EXACT_INT:
+        raise InvalidLabelsError(
+            f"Column '{column}' holds class ids as large as {np.max(np.abs(floats)):.3g}, stored as decimals: "
+            "beyond 2^53 different ids become equal. Store the ids as integers or as text."
+        )
+    return floats.astype(np.int64)
 
 
 def _compact_classes(ids: np.ndarray, names: list[str] | None) -> tuple[np.ndarray, list[str]]:
     """Renumber the classes present to 0..C-1 so no target is an all-zero column."""
-    present = np.unique(ids)
-    remap = {int(v): i for i, v in enumerate(present)}
-    new_ids = np.array([remap[int(v)] for v in ids], dtype=np.int64)
-    if names is not None and all(0 <= v < len(names) for v in present):
-        new_names = [str(names[int(v)]) for v in present]
-    else:
-        new_names = [str(int(v)) if names is None else str(names[int(v)]) for v in present]
-    return new_ids, new_names
+    present, new_ids = np.unique(ids, return_inverse=True)
+    if names is not None:
+        # prepare_labels has checked every id against the names.
+        return new_ids.astype(np.int64), [str(names[int(v)]) for v in present]
+    return new_ids.astype(np.int64), [str(int(v)) for v in present]
 
 
 # --- files -----------------------------------------------------------------------------------
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV/TSV/JSON/JSONL/Parquet file, with clear errors for anything else."""
+    """Read a CSV/TSV/JSON/JSONL/Parquet file, with clear errors for anything else.
+
+    Every cap is checked before the expensive step: the file size before opening it, a Parquet
+    file's rows, columns and decoded size from its metadata before decoding (then again while
+    decoding, batch by batch), a CSV's columns from its header before reading the rows. An
+    integer column with blank cells stays integer (``Int64``), so its numbers remain class ids
+    while a float column with blanks stays float (regression).
+    """
     path = Path(path)
     if not path.is_file():
         raise UnsupportedFileError(f"File '{path.name}' does not exist.")
@@ -339,22 +424,154 @@ def read_table(path: str | Path) -> pd.DataFrame:
         )
     try:
         if kind == "parquet":
-            df = pd.read_parquet(path)
+            df = _read_parquet(path)
         elif kind in ("csv", "tsv"):
             df = _read_delimited(path, "\t" if kind == "tsv" else ",")
         elif kind == "jsonl":
-            df = pd.read_json(path, lines=True)
+            df = _keep_integer_blanks(
+                pd.read_json(path, lines=True), lambda: pd.read_json(path, lines=True, **_NULLABLE)
+            )
         else:
             df = _read_json(path)
     except (UnsupportedFileError, InputTooLargeError):
         raise
     except UnicodeDecodeError:
         raise UnsupportedFileError(f"'{path.name}' is not UTF-8 text. Save it as UTF-8 and upload it again.") from None
+    except MemoryError:
+        raise InputTooLargeError(f"'{path.name}' is too large to read here. Upload a sample of your data.") from None
     except Exception as e:
         raise UnsupportedFileError(f"'{path.name}' could not be read as {kind.upper()}: {_short(e)}") from None
     if df.empty or len(df.columns) == 0:
         raise UnsupportedFileError(f"'{path.name}' holds no rows.")
+    _check_shape(path.name, len(df), len(df.columns))
     df.columns = [str(c) for c in df.columns]
+    if df.columns.duplicated().any():
+        twice = str(df.columns[df.columns.duplicated()][0])[:80]
+        raise UnsupportedFileError(f"'{path.name}' has two columns named '{twice}'. Rename one and upload it again.")
+    return df
+
+
+_NULLABLE = {"dtype_backend": "numpy_nullable"}
+
+
+def _check_shape(name: str, rows: int, columns: int) -> None:
+    if columns > limits.max_columns():
+        raise InputTooLargeError(
+            f"'{name}' has {columns:,} columns; the limit is {limits.max_columns():,} ({limits.MAX_COLUMNS_ENV}). "
+            "Keep only the text and label columns."
+        )
+    if rows > limits.max_rows():
+        raise InputTooLargeError(
+            f"'{name}' has {rows:,} rows; the limit is {limits.max_rows():,} ({limits.MAX_ROWS_ENV}). "
+            "Upload a sample of your data."
+        )
+    if rows * columns > limits.max_cells():
+        raise InputTooLargeError(
+            f"'{name}' has {rows:,} rows x {columns:,} columns = {rows * columns:,} cells; the limit is "
+            f"{limits.max_cells():,}. Keep only the text and label columns, or upload a sample."
+        )
+
+
+def _decoded_too_large(name: str, nbytes: float) -> InputTooLargeError:
+    cap = limits.max_decoded_bytes()
+    return InputTooLargeError(
+        f"'{name}' would take {nbytes / 1e6:,.0f} MB once decoded (it is compressed); the limit is "
+        f"{cap / 1e6:,.0f} MB ({limits.MAX_DECODED_MB_ENV}). Upload a sample of your data."
+    )
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """Read a Parquet file within the caps: metadata first, then decoding batch by batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+        strings = [f.name for f in schema if _is_text_type(f.type)]
+        file = pq.ParquetFile(path, read_dictionary=strings)
+    except Exception as e:
+        raise UnsupportedFileError(f"'{path.name}' could not be read as PARQUET: {_short(e)}") from None
+    meta = file.metadata
+    _check_shape(path.name, meta.num_rows, meta.num_columns)
+    # The uncompressed page sizes (and, where the writer recorded them, the unencoded string
+    # bytes) bound what decoding will produce, before a single row is decoded. Dictionary pages
+    # hide repetition, so the running total while decoding below is the backstop.
+    estimate = 0
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            column = group.column(c)
+            stats = getattr(column, "size_statistics", None)
+            unencoded = getattr(stats, "unencoded_byte_array_data_bytes", None) if stats is not None else None
+            estimate += max(column.total_uncompressed_size, unencoded or 0)
+    cap = limits.max_decoded_bytes()
+    if estimate > cap:
+        raise _decoded_too_large(path.name, estimate)
+    # Strings stay dictionary-encoded while they are counted: a one-entry dictionary repeated a
+    # million times costs 4 bytes a row here, and its decoded size is known exactly before any
+    # string is materialised.
+    batches, decoded, rows = [], 0, 0
+    for batch in file.iter_batches(batch_size=65_536):
+        decoded += sum(_decoded_nbytes(column) for column in batch.columns)
+        rows += len(batch)
+        if decoded > cap:
+            raise _decoded_too_large(path.name, decoded * meta.num_rows / max(1, rows))
+        batches.append(batch)
+    batches = [
+        pa.RecordBatch.from_arrays(
+            [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns],
+            names=batch.schema.names,
+        )
+        for batch in batches
+    ]
+    table = pa.Table.from_batches(batches, schema=batches[0].schema if batches else file.schema_arrow)
+    int_types = {pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64()}
+    df = table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if t in int_types else None)
+    return _settle_integers(df)
+
+
+def _is_text_type(kind) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
+
+
+def _decoded_nbytes(column) -> int:
+    """Bytes ``column`` takes once decoded, computed from its dictionary without decoding it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_dictionary(column.type):
+        return column.nbytes
+    if not _is_text_type(column.type.value_type):
+        return column.dictionary_decode().nbytes
+    lengths = pc.binary_length(column.dictionary).fill_null(0).to_numpy(zero_copy_only=False)
+    indices = column.indices.fill_null(0).to_numpy(zero_copy_only=False)
+    return int(lengths[indices].sum()) + 8 * len(column)
+
+
+def _settle_integers(df: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns as NumPy ints, except those with blanks, which stay nullable Int64."""
+    for col in df.columns:
+        series = df[col]
+        if not (pd.api.types.is_integer_dtype(series.dtype) and not isinstance(series.dtype, np.dtype)):
+            continue
+        if series.isna().any():
+            df[col] = series.astype("Int64") if series.dtype != "uint64[pyarrow]" else series.astype("UInt64")
+        else:
+            df[col] = series.to_numpy(dtype=series.dtype.numpy_dtype)
+    return df
+
+
+def _keep_integer_blanks(df: pd.DataFrame, read_nullable) -> pd.DataFrame:
+    """pandas reads an integer column with blank cells as floats; read such columns again, typed."""
+    suspects = [c for c in df.columns if pd.api.types.is_float_dtype(df[c].dtype) and df[c].isna().any()]
+    if not suspects:
+        return df
+    typed = read_nullable()
+    for col in suspects:
+        if col in typed.columns and pd.api.types.is_integer_dtype(typed[col].dtype):
+            df[col] = typed[col].astype("Int64")
     return df
 
 
@@ -364,7 +581,13 @@ def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
     if b"\x00" in head:
         raise UnsupportedFileError(f"'{path.name}' is a binary file, not {'TSV' if sep == chr(9) else 'CSV'} text.")
     try:
-        return pd.read_csv(path, sep=sep, encoding="utf-8", on_bad_lines="error")
+        header = pd.read_csv(path, sep=sep, encoding="utf-8", nrows=0)
+        _check_shape(path.name, 0, len(header.columns))
+        df = pd.read_csv(path, sep=sep, encoding="utf-8", on_bad_lines="error", nrows=limits.max_rows() + 1)
+        suspects = [c for c in df.columns if pd.api.types.is_float_dtype(df[c].dtype) and df[c].isna().any()]
+        return _keep_integer_blanks(
+            df, lambda: pd.read_csv(path, sep=sep, encoding="utf-8", usecols=suspects, **_NULLABLE)
+        )
     except pd.errors.ParserError as e:
         raise UnsupportedFileError(
             f"'{path.name}' has rows with a different number of fields than the header ({_short(e)}). "
@@ -374,14 +597,18 @@ def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
 
 def _read_json(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_json(path)
+        df = pd.read_json(path)
+        lines = False
     except ValueError:
         # A JSON file holding one record per line is common enough to accept.
-        return pd.read_json(path, lines=True)
+        df = pd.read_json(path, lines=True)
+        lines = True
+    return _keep_integer_blanks(df, lambda: pd.read_json(path, lines=lines, **_NULLABLE))
 
 
 def _short(error: Exception) -> str:
-    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 # --- Hub ------------------------------------------------------------------------------------

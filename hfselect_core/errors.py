@@ -12,11 +12,25 @@ class HFSelectError(Exception):
     """Base class: anything raised by hfselect_core that is the input's fault, not a bug."""
 
 
+def _names(values: Iterable[object], limit: int = 20, quote: bool = False) -> str:
+    """A bounded list for a message: at most ``limit`` names of at most 60 characters each."""
+    items = list(values)
+    shown = [str(v) if len(str(v)) <= 60 else str(v)[:57] + "..." for v in items[:limit]]
+    text = ", ".join(repr(v) if quote else v for v in shown) or "none"
+    return text + (f", ... ({len(items):,} in all)" if len(items) > limit else "")
+
+
+def _cut(value: object, limit: int = 120) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 # --- target data -------------------------------------------------------------------------
 
 
 class DatasetNotFoundError(HFSelectError):
     def __init__(self, dataset_id: str, detail: str = ""):
+        dataset_id = _cut(dataset_id)
         super().__init__(
             f"Dataset '{dataset_id}' was not found. Check the spelling (it looks like 'owner/name') "
             f"or upload the data as a file instead.{' ' + detail if detail else ''}"
@@ -26,6 +40,7 @@ class DatasetNotFoundError(HFSelectError):
 
 class DatasetAccessError(HFSelectError):
     def __init__(self, dataset_id: str):
+        dataset_id = _cut(dataset_id)
         super().__init__(
             f"Dataset '{dataset_id}' is gated or private. Accept its terms on the Hub and sign in "
             "(or pass a token), or upload the data as a file."
@@ -35,30 +50,48 @@ class DatasetAccessError(HFSelectError):
 
 class ConfigNotFoundError(HFSelectError):
     def __init__(self, dataset_id: str, config: str, available: Iterable[str]):
-        names = ", ".join(available) or "none"
-        super().__init__(f"Dataset '{dataset_id}' has no subset '{config}'. Available subsets: {names}.")
+        names = _names(available)
+        super().__init__(f"Dataset '{_cut(dataset_id)}' has no subset '{_cut(config)}'. Available subsets: {names}.")
 
 
 class SplitNotFoundError(HFSelectError):
     def __init__(self, source: str, split: str, available: Iterable[str]):
-        names = ", ".join(available) or "none"
-        super().__init__(f"'{source}' has no split '{split}'. Available splits: {names}.")
+        names = _names(available)
+        super().__init__(f"'{_cut(source)}' has no split '{_cut(split)}'. Available splits: {names}.")
 
 
 class ColumnNotFoundError(HFSelectError):
     def __init__(self, column: str, available: Iterable[str], role: str = "column"):
-        names = ", ".join(repr(c) for c in available) or "none"
-        super().__init__(f"The {role} '{column}' does not exist. Columns in this data: {names}.")
+        names = _names(available, quote=True)
+        super().__init__(f"The {role} '{_cut(column)}' does not exist. Columns in this data: {names}.")
         self.column = column
 
 
 class NotATextColumnError(HFSelectError):
     def __init__(self, column: str, found: str):
-        super().__init__(f"Column '{column}' holds {found}, not text. Pick a column of strings as the text column.")
+        super().__init__(
+            f"Column '{_cut(column)}' holds {found}, not text. Pick a column of strings as the text column."
+        )
 
 
 class InvalidLabelsError(HFSelectError):
     """Labels that cannot define a classification or regression task."""
+
+
+class TooManyClassesError(InvalidLabelsError):
+    """More classes than a ranking can say anything about (see ``limits.max_classes``).
+
+    Catch it to offer regression instead::
+
+        try:
+            TargetDataset.from_pandas(df, "text", "score")
+        except TooManyClassesError:
+            TargetDataset.from_pandas(df, "text", "score", task_type="regression")
+    """
+
+
+class InvalidColumnsError(HFSelectError):
+    """A column choice that cannot work: a column listed twice, or duplicate column names in a file."""
 
 
 class TooFewExamplesError(HFSelectError):
@@ -87,6 +120,16 @@ class UnsafePathError(HFSelectError):
 
 class ModelNotAvailableError(HFSelectError):
     """The base model cannot be loaded (unknown id, offline and not cached, not a text encoder)."""
+
+
+class BaseModelNotAllowedError(HFSelectError):
+    """A base model given as a server folder this deployment does not allow (see HFSELECT_ALLOWED_MODEL_DIRS)."""
+
+    def __init__(self, model: str):
+        super().__init__(
+            f"'{_cut(model, 80)}' is not a Hugging Face model id (like 'owner/name'), and local folders are not "
+            "allowed as base models here. Pick a model from the list or type a Hub model id."
+        )
 
 
 class RemoteCodeRefusedError(HFSelectError):
@@ -135,6 +178,14 @@ class HubUnreachableError(HFSelectError):
             f"{what} cannot be reached (offline, or HF_HUB_OFFLINE=1). Working with what is available "
             "locally: the bundled base model, the bundled ESM pool, the examples and uploaded files."
         )
+
+
+class InvalidArgumentError(HFSelectError):
+    """A setting outside its allowed range (a batch size of 0, a negative seed, an unknown device)."""
+
+
+class BusyError(HFSelectError):
+    """Too much work is already waiting: the app turns new jobs away instead of queueing without bound."""
 
 
 class CancelledError(HFSelectError):

@@ -78,12 +78,18 @@ def _load_folders(
             esms.append(StoredESM.open(folder, name=name))
         except ESMFormatError as e:
             reason = str(e)
-            skipped.append(SkippedESM(name, reason.removeprefix(f"{name}: ")))
+            skipped.append(SkippedESM(name, _bounded(reason.removeprefix(f"{name}: "))))
+        except Exception as e:  # noqa: BLE001 - one ESM must never sink a ranking
+            skipped.append(SkippedESM(name, f"could not be read ({type(e).__name__})"))
         if progress:
             progress("Loading ESMs", i, total)
         if filters.max_count and len(esms) >= filters.max_count:
             break
     return LoadedESMs(esms, skipped, [])
+
+
+def _bounded(reason: str, limit: int = 300) -> str:
+    return reason if len(reason) <= limit else reason[:limit] + "..."
 
 
 def _same_model(a: str, b: str) -> bool:

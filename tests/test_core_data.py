@@ -120,17 +120,25 @@ def test_unknown_task_type():
 
 
 def test_unlabelled_and_missing_rows_are_dropped_and_counted():
+    # -1 means "no label" only where a ClassLabel (label_names) says so.
     df = pd.DataFrame(
         {
             "t": ["a", "b", None, "  ", "e", "f", "g", "h"],
             "y": [0, 1, 0, 1, -1, -1, 1, 0],
         }
     )
-    ds = TargetDataset.from_pandas(df, "t", "y")
+    ds = TargetDataset.from_pandas(df, "t", "y", label_names=["neg", "pos"])
     assert ds.texts == ["a", "b", "g", "h"]
     assert ds.labels.tolist() == [0, 1, 1, 0]
-    assert ds.dropped == {"missing or empty text": 2, "label -1 (unlabelled)": 2}
+    assert ds.dropped == {"missing or empty text": 2, "label -1 (unlabelled, per the dataset's ClassLabel)": 2}
     assert "4 rows dropped" in ds.summary()
+
+
+def test_minus_one_is_a_class_without_a_class_label():
+    df = pd.DataFrame({"t": list("abcdef"), "y": [-1, 0, 1, -1, 0, 1]})
+    ds = TargetDataset.from_pandas(df, "t", "y")
+    assert ds.label_names == ["-1", "0", "1"] and ds.labels.tolist() == [0, 1, 2, 0, 1, 2]
+    assert ds.dropped == {}
 
 
 def test_missing_labels_are_dropped_and_counted():
@@ -272,4 +280,6 @@ def test_int_labels_with_a_missing_value_stay_classification(tmp_path):
     path.write_text("t,y\na,0\nb,1\nc,\nd,2\ne,-1\n", encoding="utf-8")
     ds = TargetDataset.from_file(path, "t", "y")
     assert ds.task_type == "classification"
-    assert ds.labels.tolist() == [0, 1, 2]
+    assert ds.label_names == ["-1", "0", "1", "2"]
+    assert ds.labels.tolist() == [1, 2, 3, 0]
+    assert ds.dropped == {"missing label": 1}

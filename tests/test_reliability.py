@@ -168,7 +168,13 @@ CASES = [
         E.InvalidLabelsError,
         "use 'classification' or 'regression'",
     ),
-    Case("label-all-unlabelled", lambda c: frame(TEXTS3, [-1, -1, -1]), E.TooFewExamplesError, "Add rows"),
+    Case(
+        "label-all-unlabelled",
+        lambda c: frame(TEXTS3, [-1, -1, -1], label_names=["neg", "pos"]),
+        E.TooFewExamplesError,
+        "Add rows",
+    ),
+    Case("label-minus-one-one-class", lambda c: frame(TEXTS3, [-1, -1, -1]), E.InvalidLabelsError, "('-1')"),
     # --- sizes --------------------------------------------------------------------------------
     Case("zero-examples", lambda c: frame([], []), E.TooFewExamplesError, "at least 2"),
     Case("one-example", lambda c: frame(["good"], [1]), E.TooFewExamplesError, "Add rows"),
