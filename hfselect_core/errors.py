@@ -191,3 +191,13 @@ class BusyError(HFSelectError):
 class CancelledError(HFSelectError):
     def __init__(self) -> None:
         super().__init__("The job was cancelled.")
+
+
+# --- pool building --------------------------------------------------------------------------
+
+
+class PoolManifestError(HFSelectError):
+    """A pool manifest (the list of tasks to build ESMs for) or its base model that cannot be used.
+
+    Catch it around :func:`hfselect_core.pool.load_task_manifest`; the message names the task and field.
+    """
