@@ -6,6 +6,8 @@ Only wiring lives here; logic is in ``hfselect_core.app_logic`` and ``hfselect_c
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 
@@ -35,10 +37,94 @@ CSS = """
 
 
 def _message(error: Exception) -> str:
+    """A bounded, plain-text message (escape it for where it is shown: md_text or toast_text)."""
     if isinstance(error, HFSelectError):
-        return str(error)
+        return limits.bounded(str(error))
     log.exception("unexpected error")
     return f"Something went wrong ({type(error).__name__}: {str(error)[:300]}). Please check the inputs and try again."
+
+
+def _warn(message: str) -> None:
+    """A warning toast; toasts render HTML, so the text is entity-escaped."""
+    gr.Warning(logic.toast_text(message))
+
+
+def _md(message: str) -> str:
+    return logic.md_text(message, limits.MAX_MESSAGE_CHARS)
+
+
+# --- admission control (a real bound on waiting work; see JobAdmission) ------------------------
+
+JOBS = logic.JobAdmission()
+
+
+def _client(request: gr.Request | None) -> tuple[str, str]:
+    client = getattr(request, "client", None)
+    return logic.client_key(
+        dict(getattr(request, "headers", {}) or {}),
+        getattr(client, "host", None),
+        getattr(request, "session_hash", None),
+    )
+
+
+def _admit(request: gr.Request | None, what: str) -> str | None:
+    """Take a waiting ticket for this client (called by the validators); the refusal message, or None."""
+    if request is None:
+        return None
+    try:
+        JOBS.admit(*_client(request), what=what)
+    except HFSelectError as e:
+        return str(e)
+    return None
+
+
+def admitted(what: str, n_outputs: int):
+    """Run a generator handler under a JobAdmission ticket, given back however the job ends.
+
+    The handler gets a ``request`` parameter (gradio injects it by its type); direct Python calls
+    without one are not counted. A job that arrives without a waiting ticket (the share-link
+    autorun has no validator) is admitted here or turned away with the reason.
+    """
+
+    def decorate(fn):
+        signature = inspect.signature(fn)
+        index = len(signature.parameters)
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            args = list(args)
+            request = args.pop(index) if len(args) > index else kwargs.pop("request", None)
+            ticket = None
+            if request is not None:
+                session, ip = _client(request)
+                if JOBS.counts(session)[1] == 0:
+                    refused = _admit(request, what)
+                    if refused:
+                        _warn(refused)
+                        yield (f"⚠️ {_md(refused)}",) + (gr.skip(),) * (n_outputs - 1)
+                        return
+                ticket = JOBS.start(session, ip)
+            try:
+                yield from fn(*args, **kwargs)
+            finally:
+                if ticket is not None:
+                    JOBS.finish(ticket)
+
+        extra = inspect.Parameter(
+            "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request | None
+        )
+        run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), extra])
+        run.__annotations__ = {**getattr(fn, "__annotations__", {}), "request": gr.Request | None}
+        return run
+
+    return decorate
+
+
+def cancel_waiting(request: gr.Request | None = None) -> str:
+    """The Cancel buttons: queued jobs of this session give their tickets back (running ones do on exit)."""
+    if request is not None:
+        JOBS.drop_waiting(_client(request)[0])
+    return "Cancelled."
 
 
 # --- target source handlers ----------------------------------------------------------------
@@ -50,7 +136,7 @@ def fill_example(name: str):
         ex = logic.get_example(name)
         df, types = logic.read_upload(logic.example_file(name))
     except Exception as e:  # noqa: BLE001
-        gr.Warning(_message(e))
+        _warn(_message(e))
         return (gr.skip(),) * 7
     choices = logic.column_choices(types)
     info = f"**{ex['title']}** ({len(df)} rows): {ex.get('description', '')}"
@@ -73,8 +159,8 @@ def fill_file(path: str | None):
         df, types = logic.read_upload(path, check=True)
     except Exception as e:  # noqa: BLE001
         msg = _message(e)
-        gr.Warning(msg)
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ {msg}"
+        _warn(msg)
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ {_md(msg)}"
     text, label = logic.guess_columns(types)
     choices = logic.column_choices(types)
     return (
@@ -108,14 +194,14 @@ def hub_lookup(dataset_id: str, subset: str | None = None):
         choices = logic.column_choices(types)
         preview = logic.preview_frame(preview_rows(dataset_id, subset, split)) if split else pd.DataFrame()
     except Exception as e:  # noqa: BLE001
-        return (*skip5, f"⚠️ {_message(e)}")
+        return (*skip5, f"⚠️ {_md(_message(e))}")
     return (
         gr.Dropdown(allow_custom_value=True, choices=configs, value=subset),
         gr.Dropdown(allow_custom_value=True, choices=splits, value=split),
         gr.Dropdown(allow_custom_value=True, choices=choices, value=text),
         gr.Dropdown(allow_custom_value=True, choices=choices, value=label),
         preview,
-        f"`{dataset_id}`: {len(configs)} subset(s), splits {', '.join(splits)}.",
+        f"{logic.md_code(dataset_id)}: {len(configs)} subset(s), splits {logic.md_text(', '.join(splits))}.",
     )
 
 
@@ -125,7 +211,7 @@ def hub_split_preview(dataset_id: str, subset: str | None, split: str | None):
     try:
         return logic.preview_frame(preview_rows(dataset_id.strip(), subset or None, split))
     except Exception as e:  # noqa: BLE001
-        gr.Warning(_message(e))
+        _warn(_message(e))
         return gr.skip()
 
 
@@ -149,6 +235,7 @@ def _rank_outputs(status, summary=None, table=None, skipped=None, figs=None, fil
     )
 
 
+@admitted("ranking", N_RANK_OUTPUTS)
 def rank(
     source: str,
     example: str | None,
@@ -215,8 +302,8 @@ def rank(
     )
     errors = logic.validate_form(form)
     if errors:
-        text = "\n".join(f"- {e}" for e in errors)
-        gr.Warning(" ".join(errors))
+        text = "\n".join(f"- {_md(e)}" for e in errors)
+        _warn(" ".join(errors))
         yield _rank_outputs(f"⚠️ Please fix the form:\n{text}")
         return
     try:
@@ -225,7 +312,7 @@ def rank(
         # A signed-in user's token reaches gated datasets and ESMs; it is never logged or shown.
         token = oauth_token.token if oauth_token is not None else None
         dataset = logic.build_dataset(form, token=token)
-        yield _rank_outputs(f"⏳ Target data: {dataset.summary()}")
+        yield _rank_outputs(f"⏳ Target data: {_md(dataset.summary())}")
         ranking = None
         events = iter_task_ranking(
             dataset, form.base_model, source=form.pool, filters=logic.form_filters(form), token=token
@@ -255,8 +342,8 @@ def rank(
         )
     except Exception as e:  # noqa: BLE001 - the app must keep serving and never show a traceback
         msg = _message(e)
-        gr.Warning(msg)
-        yield _rank_outputs(f"❌ {msg}")
+        _warn(msg)
+        yield _rank_outputs(f"❌ {_md(msg)}")
 
 
 RANK_FIELDS = [
@@ -289,9 +376,34 @@ def _validations(fields: list[str], errors: list[tuple[str, str]], extra: int = 
 
 
 def validate_rank(*args):
-    """Checks the Rank form before the event is queued (the handler checks again for direct calls)."""
+    """Checks the Rank form before the event is queued (the handler checks again for direct calls).
+
+    A valid form also takes a JobAdmission ticket here, before Gradio queues the event: refused
+    (the app or this client has too much waiting), the message shows at the base model field.
+    """
+    args = list(args)
+    request = args.pop() if args and isinstance(args[-1], gr.Request) else None
     form = logic.RankForm(*args[: len(RANK_FIELDS)])
-    return _validations(RANK_FIELDS, logic.form_field_errors(form), extra=len(args) - len(RANK_FIELDS))
+    errors = logic.form_field_errors(form)
+    if not errors:
+        refused = _admit(request, "ranking")
+        if refused:
+            errors = [("base_model", refused)]
+    return _validations(RANK_FIELDS, errors, extra=len(args) - len(RANK_FIELDS))
+
+
+def _with_request(validator, n_inputs: int):
+    """``validator`` with ``n_inputs`` positional parameters and a trailing ``request: gr.Request``
+    (gradio fills in a request only for a parameter it can see by type)."""
+
+    def run(*args):
+        return validator(*args)
+
+    params = [inspect.Parameter(f"arg{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(n_inputs)]
+    params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request))
+    run.__signature__ = inspect.Signature(params)
+    run.__annotations__ = {"request": gr.Request}
+    return run
 
 
 def replot(raw: pd.DataFrame | None, k: float):
@@ -423,13 +535,19 @@ def studio_estimate(source, example, file, dataset_id, subset, split, text, labe
     try:
         return logic.studio_estimate_markdown(form, epochs)
     except Exception as e:  # noqa: BLE001 - only a hint
-        return f"⚠️ {_message(e)}"
+        return f"⚠️ {_md(_message(e))}"
 
 
 def validate_studio(*args):
     """Checks the training form before the event is queued (train_esm checks again for direct calls)."""
+    args = list(args)
+    request = args.pop() if args and isinstance(args[-1], gr.Request) else None
     form = _studio_form(*args[:12])
     errors = logic.studio_field_errors(form, *args[12:16])
+    if not errors:
+        refused = _admit(request, "training")
+        if refused:
+            errors = [("base_model", refused)]
     return _validations(STUDIO_FIELDS, errors, extra=len(args) - len(STUDIO_FIELDS))
 
 
@@ -456,6 +574,7 @@ def _gpu_seconds(*args, **kwargs) -> int:
 
 
 @gpu_decorator(_gpu_seconds)
+@admitted("training", N_STUDIO_OUTPUTS)
 def train_esm(
     source: str,
     example: str | None,
@@ -497,8 +616,8 @@ def train_esm(
     errors = logic.studio_field_errors(form, epochs, batch_size, learning_rate, fit_method)
     if errors:
         messages = [m for _, m in errors]
-        gr.Warning(" ".join(messages))
-        yield _studio_outputs("⚠️ Please fix the form:\n" + "\n".join(f"- {m}" for m in messages))
+        _warn(" ".join(messages))
+        yield _studio_outputs("⚠️ Please fix the form:\n" + "\n".join(f"- {_md(m)}" for m in messages))
         return
     try:
         yield _studio_outputs("⏳ Loading the data...")
@@ -507,7 +626,7 @@ def train_esm(
         dataset = logic.build_dataset(form)
         # Runs cancelled mid-way may leave their folders; anything older than a day goes.
         logic.remove_old_temp_dirs("hfselect_esm_", 24 * 3600)
-        yield _studio_outputs(f"⏳ Data: {dataset.summary()}")
+        yield _studio_outputs(f"⏳ Data: {_md(dataset.summary())}")
         result = None
         for event in iter_studio_training(
             dataset, form.base_model, settings=settings, **logic.studio_task_meta(form), self_check=True
@@ -520,8 +639,16 @@ def train_esm(
             yield _studio_outputs(logic.progress_text(event.stage, event.done, event.total, event.message))
         if result is None:
             raise HFSelectError("The training stopped before it finished.")
+        problem = result.fit_problem()
+        if problem:
+            _warn(f"The ESM was trained but is not reliable: {problem}")
+        status = (
+            f"⚠️ Done, but the ESM is not reliable: {_md(problem)}"
+            if problem
+            else f"✅ Done: an ESM for {_md(dataset.summary())}."
+        )
         yield _studio_outputs(
-            f"✅ Done: an ESM for {dataset.summary()}.",
+            status,
             logic.studio_fit_markdown(result),
             f"**Self-check:** {result.self_check_message()}",
             logic.card_for_display(result.card_markdown),
@@ -530,8 +657,8 @@ def train_esm(
         )
     except Exception as e:  # noqa: BLE001 - messages, never tracebacks
         msg = _message(e)
-        gr.Warning(msg)
-        yield _studio_outputs(f"❌ {msg}")
+        _warn(msg)
+        yield _studio_outputs(f"❌ {_md(msg)}")
 
 
 def suggest_repo(folder: str | None, profile: gr.OAuthProfile | None = None):
@@ -544,8 +671,11 @@ def suggest_repo(folder: str | None, profile: gr.OAuthProfile | None = None):
     return gr.skip() if repo is None else repo
 
 
-def publish(folder: str | None, repo_id: str, private: bool, token: gr.OAuthToken | None = None):
-    """Publish the last trained ESM to the Hub under the signed-in account; returns a Markdown message."""
+def publish(folder: str | None, repo_id: str, private: bool, token: gr.OAuthToken | None = None, force: bool = False):
+    """Publish the last trained ESM to the Hub under the signed-in account; returns a Markdown message.
+
+    An ESM whose map fits poorly is refused unless ``force`` ('Publish even though the fit is poor').
+    """
     if not hub.hub_reachable():
         return (
             "⚠️ The Hugging Face Hub cannot be reached, so the ESM cannot be published from here right now. "
@@ -564,9 +694,9 @@ def publish(folder: str | None, repo_id: str, private: bool, token: gr.OAuthToke
             + " You can also download the zip and upload it yourself."
         )
     try:
-        url = publish_esm(folder, repo_id, token, private=bool(private))
+        url = publish_esm(folder, repo_id, token, private=bool(private), allow_poor_fit=bool(force))
     except Exception as e:  # noqa: BLE001 - the token is never part of the message
-        return f"❌ {_message(e)}"
+        return f"❌ {_md(_message(e))}"
     return f"✅ Published: [{url}]({url}). It is tagged `embedding_space_map`, so rankings on the Hub will find it."
 
 
@@ -816,6 +946,7 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?", del
                         label="Repository id", placeholder="your-username/ESM_name", scale=3, elem_id="studio-repo"
                     )
                     s_private = gr.Checkbox(False, label="Private", scale=1)
+                    s_force = gr.Checkbox(False, label="Publish even though the fit is poor (not recommended)", scale=1)
                 publish_button = gr.Button("Publish", elem_id="publish-button")
                 s_publish_md = gr.Markdown(elem_id="studio-publish")
 
@@ -894,12 +1025,10 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?", del
         api_name="rank",
         concurrency_limit=2,
         concurrency_id="rank",
-        validator=validate_rank,
+        validator=_with_request(validate_rank, len(rank_inputs)),
     )
     rank_event.then(make_share_link, share_inputs, share_box, api_visibility="private")
-    cancel_button.click(
-        lambda: "Cancelled.", None, rank_status, cancels=[rank_event], api_visibility="private", queue=False
-    )
+    cancel_button.click(cancel_waiting, None, rank_status, cancels=[rank_event], api_visibility="private", queue=False)
     share_button.click(make_share_link, share_inputs, share_box, api_visibility="private")
     top_k.release(replot, [raw_table, top_k], [bar_plot, hist_plot, size_plot], api_visibility="private")
 
@@ -1003,17 +1132,16 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?", del
         api_name="train_esm",
         concurrency_limit=1,
         concurrency_id="train",
-        validator=validate_studio,
+        validator=_with_request(validate_studio, len(studio_inputs)),
     )
     train_event.then(suggest_repo, s_folder, s_repo, api_visibility="private")
-    train_cancel.click(
-        lambda: "Cancelled.", None, s_status, cancels=[train_event], api_visibility="private", queue=False
-    )
+    train_cancel.click(cancel_waiting, None, s_status, cancels=[train_event], api_visibility="private", queue=False)
     publish_button.click(
-        publish, [s_folder, s_repo, s_private], s_publish_md, api_visibility="private", concurrency_limit=1
+        publish, [s_folder, s_repo, s_private, s_force], s_publish_md, api_visibility="private", concurrency_limit=1
     )
 
-demo.queue(max_size=int(os.environ.get("HFSELECT_QUEUE_SIZE", "20")), default_concurrency_limit=2)
+# Gradio's max_size is a second line only: it is overshot when requests arrive together (see JOBS).
+demo.queue(max_size=limits.max_queued_jobs(), default_concurrency_limit=2)
 
 
 _blocks_launch = demo.launch

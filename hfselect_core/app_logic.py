@@ -19,10 +19,10 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
-from . import limits, safety
+from . import arguments, limits, safety
 from .data import TargetDataset, read_table
 from .embedding import BUNDLED_MODEL_ID
-from .errors import HFSelectError
+from .errors import BaseModelNotAllowedError, BusyError, HFSelectError
 from .ranking import COLUMNS as RANKING_COLUMNS
 from .ranking import TaskRanking
 from .sources import ESMFilters, assets_dir, esm_coverage
@@ -56,6 +56,19 @@ def md_text(value: object, max_chars: int = 500) -> str:
         text = text[:max_chars] + "…"
     text = " ".join(text.split())
     return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def md_code(value: object, max_chars: int = 200) -> str:
+    """Untrusted text as a Markdown code span: shown literally (renderers escape HTML inside code spans)."""
+    text = " ".join(("" if value is None else str(value)).split())
+    if len(text) > max_chars:
+        text = text[:max_chars] + "…"
+    return "`" + (text.replace("`", "'") or " ") + "`"
+
+
+def toast_text(value: object, max_chars: int = limits.MAX_MESSAGE_CHARS) -> str:
+    """A message for gr.Warning/gr.Info, which render HTML: entity-escaped and bounded."""
+    return html.escape(limits.bounded(" ".join(str(value).split()), max_chars), quote=True)
 
 
 # --- examples ------------------------------------------------------------------------------
@@ -207,9 +220,9 @@ def form_field_errors(form: RankForm) -> list[tuple[str, str]]:
     n = form.num_examples
     if n is not None and n != "":
         try:
-            n = int(n)
-        except (TypeError, ValueError):
-            errors.append(("num_examples", f"Number of examples must be a whole number, not '{form.num_examples}'."))
+            n = arguments.whole_number(n, "Number of examples")
+        except HFSelectError as e:
+            errors.append(("num_examples", str(e)))
         else:
             if n < 2:
                 errors.append(("num_examples", "Number of examples must be at least 2."))
@@ -222,17 +235,22 @@ def form_field_errors(form: RankForm) -> list[tuple[str, str]]:
                     )
                 )
     try:
-        int(form.seed if form.seed not in (None, "") else DEFAULT_SEED)
-    except (TypeError, ValueError):
-        errors.append(("seed", f"Seed must be a whole number, not '{form.seed}'."))
+        arguments.check_seed(form.seed if form.seed not in (None, "") else DEFAULT_SEED)
+    except HFSelectError as e:
+        errors.append(("seed", str(e)))
     if form.max_esms not in (None, "", 0):
         try:
-            if int(form.max_esms) < 1:
+            if arguments.whole_number(form.max_esms, "Max ESMs") < 1:
                 errors.append(("max_esms", "Max ESMs must be at least 1 (or 0 for no cap)."))
-        except (TypeError, ValueError):
-            errors.append(("max_esms", f"Max ESMs must be a whole number, not '{form.max_esms}'."))
+        except HFSelectError as e:
+            errors.append(("max_esms", str(e)))
     if not (form.base_model or "").strip():
         errors.append(("base_model", "Choose a base model."))
+    else:
+        try:
+            check_base_model_allowed(form.base_model)
+        except HFSelectError as e:
+            errors.append(("base_model", str(e)))
     if (form.pool or "auto") not in POOLS:
         errors.append(("pool", f"ESM pool must be one of {', '.join(POOLS)}, not '{form.pool}'."))
     return errors
@@ -285,6 +303,37 @@ def build_dataset(form: RankForm, token: str | None = None) -> TargetDataset:
 # --- base models ---------------------------------------------------------------------------
 
 
+ALLOWED_MODEL_DIRS_ENV = "HFSELECT_ALLOWED_MODEL_DIRS"
+
+
+def allowed_model_dirs() -> list[Path]:
+    """Server folders a deployment allows as base models (HFSELECT_ALLOWED_MODEL_DIRS, os.pathsep-separated)."""
+    raw = os.environ.get(ALLOWED_MODEL_DIRS_ENV, "")
+    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+
+
+def check_base_model_allowed(model: str) -> str:
+    """A base model the app may load: a Hub id, the bundled model, or a folder inside an allowed folder.
+
+    Anything else (an absolute or relative server path, '~', '..') is refused with the same message
+    whether or not it exists, so the app never tells which folders the server has.
+    """
+    model = (model or "").strip()
+    if model == BUNDLED_MODEL_ID:
+        return model
+    for root in allowed_model_dirs():
+        try:
+            safety.resolve_inside(model, root)
+            if Path(model).is_absolute():
+                return model
+        except HFSelectError:
+            continue
+    looks_like_path = model.startswith(("/", ".", "~", "\\")) or "\\" in model or ".." in model
+    if looks_like_path or not _HUB_ID.match(model) or len(model) > 96 * 2 + 1 or Path(model).exists():
+        raise BaseModelNotAllowedError(model)
+    return model
+
+
 def default_base_model(online: bool) -> str:
     return ONLINE_DEFAULT_MODEL if online else BUNDLED_MODEL_ID
 
@@ -322,10 +371,10 @@ def limits_markdown() -> str:
 
 def task_link(task_id) -> str:
     if not isinstance(task_id, str) or not task_id:
-        return "" if task_id is None else str(task_id)
-    if _HUB_ID.match(task_id):
+        return "" if task_id is None else md_text(task_id, 200)
+    if _HUB_ID.match(task_id) and len(task_id) <= 200:
         return f"[{task_id}](https://huggingface.co/datasets/{task_id})"
-    return task_id
+    return md_text(task_id, 200)
 
 
 # The ranking's columns less "ESM Architecture" (every ESM here is linear).
@@ -361,11 +410,11 @@ def summary_markdown(ranking: TaskRanking) -> str:
     best = ranking.best
     if best is None:
         return f"No ESM could be scored ({len(ranking.skipped)} skipped)."
-    subset = f" ({best.config.task_subset})" if best.config.task_subset else ""
+    subset = f" ({md_text(best.config.task_subset, 100)})" if best.config.task_subset else ""
     text = (
         f"**Best task: {task_link(best.config.task_id)}{subset}**, score {best.score:.4f} | "
         f"{len(ranking)} ESMs scored, {len(ranking.skipped)} skipped | "
-        f"{ranking.num_examples} {ranking.task_type} examples, base model `{ranking.base_model}` | "
+        f"{ranking.num_examples} {ranking.task_type} examples, base model {md_code(ranking.base_model)} | "
         f"{ranking.seconds:.1f} s"
     )
     if ranking.stage_seconds:
@@ -378,7 +427,7 @@ def summary_markdown(ranking: TaskRanking) -> str:
             "those below are predicted to hurt."
         )
     if ranking.notes:
-        text += "\n\n" + "\n".join(f"- {note}" for note in ranking.notes)
+        text += "\n\n" + "\n".join(f"- {md_text(note, 1000)}" for note in ranking.notes)
     return text
 
 
@@ -412,7 +461,7 @@ def write_exports(ranking: TaskRanking, stem: str = "hfselect_ranking") -> tuple
 
 def progress_text(stage: str, done: int, total: int, message: str = "") -> str:
     counts = f" {done}/{total}" if total else ""
-    return f"⏳ {stage}{counts}{': ' + message if message else ''}"
+    return f"⏳ {md_text(stage, 100)}{counts}{': ' + md_text(message, 300) if message else ''}"
 
 
 # --- share links ---------------------------------------------------------------------------
@@ -559,11 +608,21 @@ def studio_field_errors(
             check_training_request(n_check, e_check, device)
         except HFSelectError as err:
             errors.append((name, str(err)))
+    from .studio import studio_limits
+
+    caps = studio_limits()
     try:
-        if int(batch_size) < 1:
+        b = arguments.whole_number(batch_size, "Batch size")
+        if not 1 <= b <= caps.max_batch_size:
             raise ValueError
-    except (TypeError, ValueError):
-        errors.append(("batch_size", "Batch size must be a whole number of at least 1 (the ESMs on the Hub use 32)."))
+    except (HFSelectError, ValueError):
+        errors.append(
+            (
+                "batch_size",
+                f"Batch size must be a whole number from 1 to {caps.max_batch_size} (the ESMs on the Hub use 32; "
+                "larger batches only multiply memory).",
+            )
+        )
     try:
         if not (0 < float(learning_rate) < 1):
             raise ValueError
@@ -658,7 +717,7 @@ def studio_estimate_markdown(form: RankForm, epochs, device: str | None = None) 
     cap = studio_limits().max_examples(device)
     return (
         f"Device: **{where}** · estimated time: **{format_duration(seconds)}** "
-        f"({n:,} examples × {e:g} epoch(s) with `{model}`, then a self-check against {pool} bundled ESM(s); "
+        f"({n:,} examples × {e:g} epoch(s) with {md_code(model)}, then a self-check against {pool} bundled ESM(s); "
         f"at most {cap:,} examples on {where} here)."
     )
 
@@ -667,13 +726,16 @@ def studio_fit_markdown(result) -> str:
     """Fit quality and timings of a StudioResult, as Markdown."""
     fit = result.fit
     secs = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in result.seconds.items())
-    text = (
+    from .studio import fit_problem
+
+    problem = fit_problem(fit.r2)
+    text = (f"⚠️ **This ESM is not reliable.** {problem}\n\n" if problem else "") + (
         f"**Fit quality** of the linear map on held-out pairs: MSE **{fit.mse:.4g}**, R² **{fit.r2:.3f}** "
         f"({fit.method.replace('_', ' ')}, {fit.num_train_pairs} training / {fit.num_heldout_pairs} held-out pairs).\n\n"
         f"Trained on {result.num_examples:,} examples on {result.device.upper()}" + (f" ({secs})." if secs else ".")
     )
     if result.notes:
-        text += "\n\n" + "\n".join(f"- {note}" for note in result.notes)
+        text += "\n\n" + "\n".join(f"- {md_text(note, 1000)}" for note in result.notes)
     return text
 
 
@@ -705,9 +767,117 @@ def suggest_repo_id(username: str | None, folder: str | None) -> str | None:
 
 
 def card_for_display(card: str) -> str:
-    """A model card for gr.Markdown: the YAML metadata as a code block, then the body."""
+    """A model card for gr.Markdown: the YAML metadata as a code block, then the body.
+
+    The card carries names from the user's data (file name, columns, labels): HTML in it is
+    entity-escaped so it shows as text, and the metadata block cannot be closed early.
+    """
     if card.startswith("---"):
         parts = card.split("---", 2)
         if len(parts) == 3:
-            return f"Metadata:\n\n```yaml\n{parts[1].strip()}\n```\n\n{parts[2].lstrip()}"
-    return card
+            meta = parts[1].strip().replace("```", "'''")
+            return f"Metadata:\n\n```yaml\n{meta}\n```\n\n{html.escape(parts[2].lstrip(), quote=False)}"
+    return html.escape(card, quote=False)
+
+
+# --- admission control ----------------------------------------------------------------------
+
+
+@dataclass
+class _Ticket:
+    session: str
+    ip: str
+    since: float
+    running: bool = False
+
+
+class JobAdmission:
+    """A real bound on waiting plus running jobs, overall and per client, checked before queueing.
+
+    Gradio's ``queue(max_size=...)`` compares the queue length before its validators run, so 50
+    requests arriving at once are all admitted. Here every job takes a ticket under a lock in the
+    validator (before the event is queued) and gives it back when its handler ends or is
+    cancelled. A ticket whose job never started (the client left while waiting) expires after
+    ``pending_ttl_s``, so a lost ticket cannot block anyone for long.
+
+    ``max_total`` and ``max_per_client`` are callables so a deployment's environment is read on use.
+    """
+
+    def __init__(
+        self,
+        max_total=limits.max_queued_jobs,
+        max_per_client=limits.max_jobs_per_client,
+        ip_factor: int = 4,
+        pending_ttl_s: float = 900.0,
+    ):
+        import threading
+
+        self._lock = threading.Lock()
+        self._tickets: list[_Ticket] = []
+        self.max_total = max_total
+        self.max_per_client = max_per_client
+        self.ip_factor = ip_factor
+        self.pending_ttl_s = pending_ttl_s
+
+    def _expire(self, now: float) -> None:
+        self._tickets = [t for t in self._tickets if t.running or now - t.since < self.pending_ttl_s]
+
+    def counts(self, session: str | None = None, ip: str | None = None) -> tuple[int, int, int]:
+        """(all tickets, this session's, this IP's)."""
+        with self._lock:
+            self._expire(time.monotonic())
+            return self._counts(session, ip)
+
+    def _counts(self, session: str | None, ip: str | None) -> tuple[int, int, int]:
+        mine = sum(1 for t in self._tickets if session and t.session == session)
+        same_ip = sum(1 for t in self._tickets if ip and t.ip == ip)
+        return len(self._tickets), mine, same_ip
+
+    def admit(self, session: str, ip: str, what: str = "ranking") -> None:
+        """Take a waiting ticket, or raise :class:`BusyError` saying which bound was reached."""
+        with self._lock:
+            now = time.monotonic()
+            self._expire(now)
+            total, mine, same_ip = self._counts(session, ip)
+            per_client = self.max_per_client()
+            if mine >= per_client or same_ip >= per_client * self.ip_factor:
+                raise BusyError(
+                    f"You already have {max(mine, same_ip)} job(s) waiting or running; at most {per_client} per "
+                    f"client ({limits.MAX_JOBS_PER_CLIENT_ENV}). Wait for one to finish or cancel it, then "
+                    f"start the {what} again."
+                )
+            if total >= self.max_total():
+                raise BusyError(
+                    f"The app is busy: {total} jobs are waiting or running, the most it takes "
+                    f"({limits.QUEUE_SIZE_ENV}). Try again in a minute."
+                )
+            self._tickets.append(_Ticket(session, ip, now))
+
+    def start(self, session: str, ip: str) -> _Ticket:
+        """Mark the oldest waiting ticket of ``session`` as running (a new one if it has none)."""
+        with self._lock:
+            for ticket in self._tickets:
+                if ticket.session == session and not ticket.running:
+                    ticket.running = True
+                    return ticket
+            ticket = _Ticket(session, ip, time.monotonic(), running=True)
+            self._tickets.append(ticket)
+            return ticket
+
+    def finish(self, ticket: _Ticket) -> None:
+        with self._lock:
+            self._tickets = [t for t in self._tickets if t is not ticket]
+
+    def drop_waiting(self, session: str) -> int:
+        """Give back the waiting tickets of ``session`` (its queued jobs were cancelled)."""
+        with self._lock:
+            before = len(self._tickets)
+            self._tickets = [t for t in self._tickets if t.running or t.session != session]
+            return before - len(self._tickets)
+
+
+def client_key(headers: dict | None, host: str | None, session_hash: str | None) -> tuple[str, str]:
+    """(session, ip) of a request: the first X-Forwarded-For address behind a proxy (Spaces), else the peer."""
+    headers = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+    forwarded = headers.get("x-forwarded-for", "").split(",")[0].strip()
+    return session_hash or "", forwarded or host or ""

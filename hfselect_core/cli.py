@@ -7,8 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from . import arguments
 from .embedding import BUNDLED_MODEL_ID
-from .errors import HFSelectError
+from .errors import HFSelectError, InvalidArgumentError
 from .sources import ESMFilters, assets_dir
 
 
@@ -73,9 +74,26 @@ def _load_dataset(args: argparse.Namespace):
     )
 
 
+def check_rank_args(args: argparse.Namespace) -> None:
+    """Every flag checked before any data is read or any model loaded (the output path first)."""
+    if args.output:
+        args.output = str(arguments.check_output_path(args.output))
+    arguments.check_batch_size(args.batch_size, "--batch-size")
+    arguments.check_seed(args.seed, "--seed")
+    if args.num_examples is not None:
+        arguments.check_num_examples(args.num_examples, "--num-examples")
+    if args.max_esms is not None:
+        arguments.check_positive(args.max_esms, "--max-esms")
+    arguments.check_positive(args.top, "--top")
+    args.device = arguments.check_device(args.device)
+    if args.esm_dir and not Path(args.esm_dir).is_dir():
+        raise InvalidArgumentError(f"--esm-dir '{args.esm_dir[:120]}' is not a folder.")
+
+
 def cmd_rank(args: argparse.Namespace) -> int:
     from .ranking import compute_task_ranking
 
+    check_rank_args(args)
     dataset = _load_dataset(args)
     print(f"Target: {dataset.source} - {dataset.summary()}", file=sys.stderr)
     source = args.esm_dir or args.pool
@@ -153,12 +171,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; errors are one line on stderr (exit 2 for bad input, 1 for anything else), never a traceback."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except HFSelectError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_bounded(str(e))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - a command line tool reports, it does not dump a traceback
+        print(f"error: unexpected {type(e).__name__}: {_bounded(str(e), 300)}", file=sys.stderr)
+        return 1
+
+
+def _bounded(text: str, limit: int = 1000) -> str:
+    from .limits import bounded
+
+    return bounded(text, limit)
 
 
 if __name__ == "__main__":

@@ -180,6 +180,10 @@ class HubUnreachableError(HFSelectError):
         )
 
 
+class PoorFitError(HFSelectError):
+    """A trained ESM whose map fits poorly (low held-out R^2), refused for publishing unless forced."""
+
+
 class InvalidArgumentError(HFSelectError):
     """A setting outside its allowed range (a batch size of 0, a negative seed, an unknown device)."""
 

@@ -16,7 +16,16 @@ def _label(row: pd.Series) -> str:
     task = str(row.get("Task ID") or row.get("ESM") or "")
     if isinstance(subset, str) and subset and subset != "default":
         task += f" ({subset})"
-    return task
+    return plain(task)
+
+
+def plain(text: str, max_chars: int = 120) -> str:
+    """Untrusted text for a plotly label or hover: plotly renders <a>, <b>, <br>, <span> and friends
+    in text, so every '<', '>' and '&' is entity-escaped (plotly shows the entities as characters)."""
+    text = " ".join(str(text).split())
+    if len(text) > max_chars:
+        text = text[: max_chars - 1] + "…"
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:

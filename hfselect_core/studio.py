@@ -26,7 +26,14 @@ import torch
 from . import hub
 from .data import TargetDataset
 from .embedding import EmbeddingModel
-from .errors import ESMFormatError, HFSelectError, HubUnreachableError, InputTooLargeError, TooFewExamplesError
+from .errors import (
+    ESMFormatError,
+    HFSelectError,
+    HubUnreachableError,
+    InputTooLargeError,
+    PoorFitError,
+    TooFewExamplesError,
+)
 from .esm import CARD_NAME, CONFIG_NAME, ESM, WEIGHTS_NAME
 from .limits import _int_env
 from .ranking import TaskRanking, iter_task_ranking
@@ -39,7 +46,11 @@ MAX_EXAMPLES_CPU_ENV = "HFSELECT_STUDIO_MAX_EXAMPLES_CPU"
 MAX_EXAMPLES_GPU_ENV = "HFSELECT_STUDIO_MAX_EXAMPLES_GPU"
 MAX_EPOCHS_ENV = "HFSELECT_STUDIO_MAX_EPOCHS"
 MAX_ZIP_MB_ENV = "HFSELECT_STUDIO_MAX_ZIP_MB"
+MAX_BATCH_ENV = "HFSELECT_STUDIO_MAX_BATCH"
 MIN_TRAINING_EXAMPLES = 10
+# The bundled ESMs' maps reach held-out R^2 0.34 to 0.99; below this the fine-tuned model has
+# usually collapsed (a learning rate far too high) and the ESM would mislead every ranking.
+POOR_FIT_R2 = 0.2
 ZIP_MEMBERS = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
 REPO_NAME_MAX = 96  # huggingface_hub's limit on the name part of a repo id
 
@@ -72,6 +83,7 @@ class StudioLimits:
     max_examples_gpu: int
     max_epochs: int
     max_zip_bytes: int
+    max_batch_size: int = 64
 
     def max_examples(self, device: str | torch.device | None = None) -> int:
         return self.max_examples_gpu if _device_type(device) == "cuda" else self.max_examples_cpu
@@ -82,6 +94,7 @@ class StudioLimits:
             "training examples (GPU)": f"{self.max_examples_gpu:,} ({MAX_EXAMPLES_GPU_ENV})",
             "fine-tuning epochs": f"{self.max_epochs} ({MAX_EPOCHS_ENV})",
             "ESM zip size": f"{self.max_zip_bytes // 1_000_000} MB ({MAX_ZIP_MB_ENV})",
+            "batch size": f"{self.max_batch_size} ({MAX_BATCH_ENV})",
         }
 
 
@@ -92,6 +105,9 @@ def studio_limits() -> StudioLimits:
         max_examples_gpu=_int_env(MAX_EXAMPLES_GPU_ENV, 10_000),
         max_epochs=_int_env(MAX_EPOCHS_ENV, 10),
         max_zip_bytes=_int_env(MAX_ZIP_MB_ENV, 100) * 1_000_000,
+        # Fine-tuning memory grows with the batch: 64 texts of 128 tokens keep MiniLM-sized models
+        # within a few GB on CPU; 10^9 let one request take 12.5 GB.
+        max_batch_size=_int_env(MAX_BATCH_ENV, 64),
     )
 
 
@@ -104,9 +120,25 @@ def _device_type(device: str | torch.device | None) -> str:
     return torch.device(device or default_device()).type
 
 
-def check_training_request(num_examples: int, epochs: float, device: str | torch.device | None = None) -> None:
+def check_training_request(
+    num_examples: int,
+    epochs: float,
+    device: str | torch.device | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+) -> None:
     """Raise a clear error when a request is over the caps (or too small to train on)."""
     caps = studio_limits()
+    if batch_size is not None and not (1 <= batch_size <= caps.max_batch_size):
+        raise InputTooLargeError(
+            f"Batch size {batch_size:,} is outside the allowed range 1 to {caps.max_batch_size} ({MAX_BATCH_ENV}): "
+            "larger batches only multiply memory. The ESMs on the Hub use 32."
+        )
+    if learning_rate is not None and not (0 < learning_rate < 1):
+        raise InputTooLargeError(
+            f"Learning rate {learning_rate:g} is outside the allowed range (more than 0, less than 1). "
+            "The ESMs on the Hub use 2e-5."
+        )
     where = "GPU" if _device_type(device) == "cuda" else "CPU"
     cap = caps.max_examples(device)
     env = MAX_EXAMPLES_GPU_ENV if where == "GPU" else MAX_EXAMPLES_CPU_ENV
@@ -292,10 +324,20 @@ class StudioResult:
     num_examples: int = 0
     notes: list[str] = field(default_factory=list)
 
+    def fit_problem(self) -> str | None:
+        """Why this ESM should not be trusted (a map that fits poorly), or None when it fits."""
+        return fit_problem(self.fit.r2)
+
     def self_check_message(self) -> str:
         """One sentence on the self-check, for the UI."""
         if self.ranking is None:
             return "The self-check was skipped."
+        if self.fit_problem() is not None:
+            where = f"ranks its own task {self.self_rank} of {self.self_rank_total}, but " if self.self_rank else ""
+            return (
+                f"The new ESM {where}its map fits poorly, so the self-check says little: "
+                "train again before using or publishing it."
+            )
         if self.self_rank is None:
             return "The new ESM could not be scored on its own task (degenerate map); treat it with caution."
         if self.self_rank_total <= 1:
@@ -306,6 +348,19 @@ class StudioResult:
             else "lower than expected: an ESM should rank its own task near the top; more examples or epochs may help"
         )
         return f"The new ESM ranks its own task {self.self_rank} of {self.self_rank_total} ({verdict})."
+
+
+def fit_problem(r2: float | None) -> str | None:
+    """A sentence on why a map with held-out R^2 ``r2`` is not trustworthy, or None when it is fine."""
+    if isinstance(r2, bool) or not isinstance(r2, (int, float)) or not math.isfinite(r2):
+        return "Its fit could not be checked on held-out pairs (too few examples); use more examples."
+    if r2 < POOR_FIT_R2:
+        return (
+            f"Its map fits poorly: held-out R² {r2:.2f}, below {POOR_FIT_R2} (the bundled ESMs reach 0.34 to 0.99). "
+            "The fine-tuned model has probably collapsed: use a smaller learning rate (the Hub's ESMs use 2e-5), "
+            "fewer epochs or more examples, and train again."
+        )
+    return None
 
 
 @dataclass
@@ -366,7 +421,7 @@ def iter_studio_training(
     n = min(len(dataset), settings.max_examples)
     if sample_to_cap:
         n = min(n, caps.max_examples(device))
-    check_training_request(n, settings.lm_num_epochs, device)
+    check_training_request(n, settings.lm_num_epochs, device, settings.lm_batch_size, settings.lm_learning_rate)
     if n < len(dataset):
         dataset = sample_dataset(dataset, n, settings.seed)
     task_id = task_id or default_task_id(dataset.source)
@@ -558,11 +613,14 @@ def publish_esm(
     token: object,
     private: bool = False,
     commit_message: str = "Upload ESM trained with hfselect",
+    allow_poor_fit: bool = False,
 ) -> str:
     """Create the model repo (if needed) and upload the ESM folder; return the repo URL.
 
     ``token`` is a write token string or gradio's ``OAuthToken``; it is passed to
-    ``huggingface_hub`` only, never logged or stored.
+    ``huggingface_hub`` only, never logged or stored. An ESM whose map fits poorly (its config's
+    ``esm_r2``, see :func:`fit_problem`) is refused with :class:`PoorFitError` unless
+    ``allow_poor_fit``: it would mislead the rankings of everyone who finds it.
     """
     folder = Path(folder)
     repo_id = validate_repo_id(repo_id)
@@ -572,7 +630,12 @@ def publish_esm(
     missing = [m for m in ZIP_MEMBERS if not (folder / m).is_file()]
     if missing:
         raise ESMFormatError(f"{folder.name}: missing {', '.join(missing)}; train the ESM again before publishing.")
-    ESM.from_folder(folder)  # refuse to publish something that would not load
+    esm = ESM.from_folder(folder)  # refuse to publish something that would not load
+    problem = fit_problem(esm.config.extra.get("esm_r2")) if "esm_r2" in esm.config.extra else None
+    if problem and not allow_poor_fit:
+        raise PoorFitError(
+            f"Not published: {problem} To publish it anyway, tick 'Publish even though the fit is poor'."
+        )
     card = (folder / CARD_NAME).read_text(encoding="utf-8")
     if not card.startswith("---") or hub.ESM_TAG not in card.split("---", 2)[1]:
         raise ESMFormatError(
@@ -604,6 +667,7 @@ __all__ = [
     "MAX_EXAMPLES_CPU_ENV",
     "MAX_EXAMPLES_GPU_ENV",
     "MAX_ZIP_MB_ENV",
+    "POOR_FIT_R2",
     "NotSignedInError",
     "PublishError",
     "RepoIdError",
@@ -617,6 +681,7 @@ __all__ = [
     "default_repo_name",
     "default_task_id",
     "estimate_training_seconds",
+    "fit_problem",
     "extract_esm_zip",
     "format_duration",
     "gpu_decorator",

@@ -26,6 +26,8 @@ def app_module():
 def trained(app_module, tiny_bert_dir, tmp_path_factory):
     upload_dir = tmp_path_factory.mktemp("gradio_uploads")
     os.environ["GRADIO_TEMP_DIR"] = str(upload_dir)
+    # The app takes local base models only from folders the deployment allows.
+    os.environ["HFSELECT_ALLOWED_MODEL_DIRS"] = str(tiny_bert_dir.parent)
     path = upload_dir / "my_reviews.csv"
     texts = make_texts(30)
     pd.DataFrame({"text": texts, "label": [i % 2 for i in range(len(texts))]}).to_csv(path, index=False)
@@ -51,6 +53,7 @@ def trained(app_module, tiny_bert_dir, tmp_path_factory):
         outputs = list(app_module.train_esm(*args.values()))
     finally:
         os.environ.pop("GRADIO_TEMP_DIR", None)
+        os.environ.pop("HFSELECT_ALLOWED_MODEL_DIRS", None)
     return outputs
 
 
