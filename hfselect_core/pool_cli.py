@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -116,7 +117,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         gpus = args.gpus_per_esm
         if gpus is None:
-            gpus = 1.0 / args.esms_per_gpu if pool_ray.ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+            # Ray keeps resources to 1e-4: round down so that N shares of 1/N fit on one GPU.
+            share = math.floor(10_000 / max(args.esms_per_gpu, 1e-4)) / 10_000
+            gpus = share if pool_ray.ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         run = pool_ray.PoolSettings(
             resources=pool_ray.TaskResources(gpus, args.cpus_per_esm, args.memory_per_esm),
             max_attempts=max(1, args.max_attempts),
