@@ -255,6 +255,17 @@ def cached_esm_folder(repo_id: str, sha: str, files: list[str] = RANK_FILES) -> 
     return folder
 
 
+WORKERS_ENV = "HFSELECT_HUB_WORKERS"
+
+
+def download_workers() -> int:
+    """How many ESMs are downloaded at once (``HFSELECT_HUB_WORKERS``, default 8, at most 64)."""
+    try:
+        return min(64, max(1, int(os.environ.get(WORKERS_ENV, "8"))))
+    except ValueError:
+        return 8
+
+
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 MAX_RETRY_WAIT_S = 30.0
 

@@ -133,7 +133,7 @@ class HubESMSource:
 
     Args:
         token: the user's token (gated or private ESMs); used for this source's requests only.
-        max_workers: how many ESMs are downloaded at once.
+        max_workers: how many ESMs are downloaded at once (default ``HFSELECT_HUB_WORKERS``, 8).
         repo_ids: rank exactly these repos (at their main branch) instead of searching by tags.
         repos: a listing already made (e.g. to key a result cache), reused instead of listing again.
     """
@@ -143,12 +143,12 @@ class HubESMSource:
     def __init__(
         self,
         token: str | None = None,
-        max_workers: int = 8,
+        max_workers: int | None = None,
         repo_ids: list[str] | None = None,
         repos: list[hub.HubESMRepo] | None = None,
     ):
         self.token = token
-        self.max_workers = max_workers
+        self.max_workers = max_workers or hub.download_workers()
         self.repo_ids = repo_ids
         self._repos = repos if repos is not None else ([hub.HubESMRepo(r) for r in repo_ids] if repo_ids else None)
         self._listed_for: str | None = None if repos is None else ""

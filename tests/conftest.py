@@ -6,6 +6,8 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.pop("HFSELECT_TRUST_REMOTE_CODE", None)
+# Stored rankings (result cache) go to a fresh folder per test session, never to ~/.cache.
+os.environ["HFSELECT_RESULT_CACHE_DIR"] = __import__("tempfile").mkdtemp(prefix="hfselect-results-")
 
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402

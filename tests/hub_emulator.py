@@ -257,8 +257,11 @@ class HubEmulator:
         self.unknown.append(f"{request.method} {path}?{request.url.query}")
         return JSONResponse({"error": "unknown route"}, 404)
 
-    def _find(self, repo_type: str, parts: list[str], token: str | None) -> tuple[Repo, list[str]]:
-        """The repo named by the first one or two path parts, checked for access; and the rest."""
+    def _find(self, repo_type: str, parts: list[str], token: str | None, files: bool = True) -> tuple[Repo, list[str]]:
+        """The repo named by the first one or two path parts, checked for access; and the rest.
+
+        As on the Hub, a gated repo's metadata is public (``files=False``); its files are not.
+        """
         for n in (2, 1):
             if len(parts) < n:
                 continue
@@ -268,6 +271,8 @@ class HubEmulator:
             if repo is not None:
                 if repo.private and token not in repo.allowed_tokens:
                     raise _HubError(401, "RepoNotFound", "Repository not found")
+                if not files:
+                    return repo, parts[n:]
                 if repo.gated and token is None:
                     raise _HubError(401, "GatedRepo", "Access to this repo is restricted; you must be authenticated.")
                 if repo.gated and token not in repo.allowed_tokens:
@@ -345,7 +350,10 @@ class HubEmulator:
     def _api_repo(self, request, repo_type: str, parts: list[str], token: str | None, body: bytes):
         from starlette.responses import JSONResponse
 
-        repo, rest = self._find(repo_type, parts, token)
+        repo, rest = self._find(repo_type, parts, token, files=False)
+        if rest == ["auth-check"]:
+            self._find(repo_type, parts[: len(parts) - 1], token)
+            return JSONResponse({})
         if not rest:
             return JSONResponse(self._info(repo, expand=set(request.query_params.getlist("expand")) or None))
         kind, rev = rest[0], (rest[1] if len(rest) > 1 else "main")
