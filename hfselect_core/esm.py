@@ -127,7 +127,7 @@ class ESMConfig:
             data = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             raise ESMFormatError(f"{path.name} is not UTF-8 text") from None
-        except json.JSONDecodeError as e:
+        except ValueError as e:  # JSONDecodeError, and integers of more than 4,300 digits
             raise ESMFormatError(f"{path.name} is not valid JSON: {str(e)[:120]}") from None
         except RecursionError:
             raise ESMFormatError(f"{path.name} is nested too deeply to be an ESM config") from None
