@@ -627,6 +627,9 @@ def _hub_call(dataset_id: str, fn, *args, **kwargs):
     except RepositoryNotFoundError:
         raise DatasetNotFoundError(dataset_id) from None
     except FileNotFoundError as e:
+        # datasets reports a gated repo as its DatasetNotFoundError ("... is a gated dataset on the Hub").
+        if "gated" in str(e).lower() or isinstance(e.__cause__, GatedRepoError):
+            raise DatasetAccessError(dataset_id) from None
         raise DatasetNotFoundError(dataset_id, _short(e)) from None
     except Exception as e:
         text = str(e)
