@@ -493,6 +493,12 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         raise UnsupportedFileError(f"'{path.name}' could not be read as PARQUET: {_short(e)}") from None
     meta = file.metadata
     _check_shape(path.name, meta.num_rows, meta.num_columns)
+    names = file.schema_arrow.names
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UnsupportedFileError(
+            f"'{path.name}' has two columns named '{str(twice[0])[:80]}'. Rename one and upload it again."
+        )
     # The uncompressed page sizes (and, where the writer recorded them, the unencoded string
     # bytes) bound what decoding will produce, before a single row is decoded. Dictionary pages
     # hide repetition, so the running total while decoding below is the backstop.
@@ -580,9 +586,8 @@ def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
         head = fh.read(8192)
     if b"\x00" in head:
         raise UnsupportedFileError(f"'{path.name}' is a binary file, not {'TSV' if sep == chr(9) else 'CSV'} text.")
+    _check_shape(path.name, 0, _header_fields(path, sep))
     try:
-        header = pd.read_csv(path, sep=sep, encoding="utf-8", nrows=0)
-        _check_shape(path.name, 0, len(header.columns))
         df = pd.read_csv(path, sep=sep, encoding="utf-8", on_bad_lines="error", nrows=limits.max_rows() + 1)
         suspects = [c for c in df.columns if pd.api.types.is_float_dtype(df[c].dtype) and df[c].isna().any()]
         return _keep_integer_blanks(
@@ -593,6 +598,25 @@ def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
             f"'{path.name}' has rows with a different number of fields than the header ({_short(e)}). "
             "Fix the quoting or the separators and upload it again."
         ) from None
+
+
+_MAX_HEADER_BYTES = 4_000_000
+
+
+def _header_fields(path: Path, sep: str) -> int:
+    """Number of fields in the header line, read with a bound (pandas takes minutes on 300,000 columns)."""
+    import csv
+
+    with open(path, "rb") as fh:
+        head = fh.read(_MAX_HEADER_BYTES)
+    line, newline, _ = head.partition(b"\n")
+    if not newline and len(head) == _MAX_HEADER_BYTES:
+        raise InputTooLargeError(
+            f"'{path.name}' has a header line longer than {_MAX_HEADER_BYTES // 1_000_000} MB. "
+            "Keep only the text and label columns."
+        )
+    text = line.decode("utf-8", errors="replace").lstrip("\ufeff")
+    return len(next(csv.reader([text], delimiter=sep), []))
 
 
 def _read_json(path: Path) -> pd.DataFrame:
