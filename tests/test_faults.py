@@ -7,11 +7,12 @@ and never answers); nothing leaves the machine.
 from __future__ import annotations
 
 import gc
+import os
 import socket
 import threading
 import time
-import tracemalloc
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,9 @@ from helpers import make_texts, write_esm_folder
 
 from hfselect_core import hub, limits
 from hfselect_core.data import TargetDataset
-from hfselect_core.errors import CancelledError, InputTooLargeError
+from hfselect_core.errors import InputTooLargeError
 from hfselect_core.esm import safe_name
-from hfselect_core.ranking import compute_task_ranking, iter_task_ranking
+from hfselect_core.ranking import compute_task_ranking
 from hfselect_core.sources import HubESMSource
 
 POOL = ["org/pool_a", "org/pool_b", "org/pool_c"]
@@ -185,33 +186,54 @@ def test_failed_downloads_are_listed_and_the_rest_ranked(tmp_path, monkeypatch, 
     assert ("Fetching ESMs", len(repo_ids), len(repo_ids)) in calls
 
 
-# --- cancellation ----------------------------------------------------------------------------------
+# --- cancellation and admission, through the app as users run it -------------------------------
+#
+# These replace tests that drove the core generator with ``should_stop`` (which the app never
+# passes), checked only that a later ranking had 4 rows, and measured memory with tracemalloc
+# (blind to torch). They run the app's own handler and server with the real bundled MiniLM.
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def _esm_dir(root: Path, n: int) -> Path:
-    for i in range(n):
-        write_esm_folder(root / f"t{i}", f"org/t{i}", seed=i)
-    return root
+def _form(seed: int, n: int = 60, max_esms: int = 0, example: str = "product_reviews") -> list:
+    return [
+        "example", example, None, None, None, None, None, None, "auto",
+        n, seed, max_esms, "", "", MINILM, "bundled", 10,
+    ]  # fmt: skip
 
 
-def _run_and_cancel(dataset, base_model: str, folder: Path, at_stage: str) -> list[str]:
-    stop = {"flag": False}
-    seen = []
-    with pytest.raises(CancelledError, match="cancelled"):
-        for event in iter_task_ranking(
-            dataset,
-            base_model,
-            source=str(folder),
-            device="cpu",
-            esm_batch_size=2,
-            batch_size=8,
-            should_stop=lambda: stop["flag"],
-        ):
-            seen.append(f"{event.stage} {event.done}/{event.total}")
-            assert event.ranking is None, "the job finished although it was cancelled"
-            if event.stage == at_stage and event.done > 0:
-                stop["flag"] = True
-    return seen
+def _seed() -> int:
+    # Fresh seeds keep the result cache (issue 14) from answering instead of a ranking.
+    return int.from_bytes(os.urandom(3), "big") + 1000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_app():
+    import app
+
+    app.demo.launch(prevent_thread_lock=True, server_port=_free_port(), quiet=True)
+    yield app
+    app.demo.close()
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _fake_request(session: str, ip: str = "10.1.2.3") -> SimpleNamespace:
+    return SimpleNamespace(headers={}, client=SimpleNamespace(host=ip), session_hash=session)
 
 
 def _rss_kb() -> int:
@@ -221,51 +243,127 @@ def _rss_kb() -> int:
     return 0
 
 
-def test_cancel_mid_scoring_then_normal_job(tmp_path, dataset, tiny_bert_dir):
-    folder = _esm_dir(tmp_path / "pool", 8)
-    reference = compute_task_ranking(dataset, base_model=str(tiny_bert_dir), source=str(folder), device="cpu")
-    seen = _run_and_cancel(dataset, str(tiny_bert_dir), folder, "Scoring")
-    assert seen[-1].startswith("Scoring 2/8"), seen
-    seen = _run_and_cancel(dataset, str(tiny_bert_dir), folder, "Embedding")
-    assert not any(s.startswith("Scoring") and not s.startswith("Scoring 0/") for s in seen), seen
-    after = compute_task_ranking(dataset, base_model=str(tiny_bert_dir), source=str(folder), device="cpu")
-    assert [(r.name, r.score) for r in after] == [(r.name, r.score) for r in reference]
+def test_cancel_in_the_browser_stops_the_job_and_frees_its_slot(live_app):
+    """What the Cancel button does (gradio cancels the event): no result, the slot comes back,
+    and the same ranking afterwards completes with the scores a direct ranking gives."""
+    from gradio_client import Client
+    from gradio_client.utils import Status
 
+    client = Client(live_app.demo.local_url, verbose=False)
+    seed = _seed()
+    job = client.submit(*_form(seed, n=120), api_name="/rank")
+    _wait(lambda: any(str(o[0]).startswith("⏳ Scoring") for o in job.outputs()), 120, "the scoring stage")
+    assert live_app.JOBS.counts()[0] == 1
+    job.cancel()
+    _wait(job.done, 60, "the cancelled job to end")
+    assert not any(str(o[0]).startswith("✅") for o in job.outputs())
+    assert job.status().code in (Status.CANCELLED, Status.FINISHED)
+    _wait(lambda: live_app.JOBS.counts()[0] == 0, 30, "the job's admission ticket to be given back")
 
-def test_closing_the_generator_releases_the_job(tmp_path, dataset, tiny_bert_dir):
-    folder = _esm_dir(tmp_path / "pool", 4)
-    job = iter_task_ranking(dataset, str(tiny_bert_dir), source=str(folder), device="cpu", esm_batch_size=1)
-    for event in job:
-        if event.stage == "Scoring" and event.done:
-            break
-    job.close()  # what a UI does when the user cancels a streaming event
-    ranking = compute_task_ranking(dataset, base_model=str(tiny_bert_dir), source=str(folder), device="cpu")
-    assert len(ranking) == 4
-
-
-def test_memory_returns_after_cancelled_jobs(tmp_path, tiny_bert_dir):
-    folder = _esm_dir(tmp_path / "pool", 10)
-    texts = make_texts(200, seed=2)
-    big = TargetDataset.from_pandas(
-        pd.DataFrame({"text": texts, "label": [i % 4 for i in range(200)]}), "text", "label"
+    result = client.predict(*_form(seed, n=120), api_name="/rank")
+    assert result[0].startswith("✅"), result[0]
+    root = Path(__file__).resolve().parent.parent
+    dataset = TargetDataset.from_file(
+        root / "assets" / "examples" / "product_reviews.csv", ["review"], "sentiment", "classification", 120, seed
     )
-    # Warm up: model cache, tokenizer, torch kernels.
-    compute_task_ranking(big, base_model=str(tiny_bert_dir), source=str(folder), device="cpu")
+    reference = compute_task_ranking(dataset, base_model=MINILM, source="bundled", device="cpu")
+    table = result[2]
+    scores = [row[table["headers"].index("Score")] for row in table["data"]]
+    assert scores == [round(r.score, 6) for r in reference]
+    assert live_app.JOBS.counts()[0] == 0
+
+
+def test_closing_the_rank_handler_gives_its_slot_back(live_app):
+    """Gradio closes a streaming handler when its event is cancelled: the app's rank generator must
+    give its admission ticket back, stop yielding, and leave the client free to rank again."""
+    request = _fake_request("close-test")
+    job = live_app.rank(*_form(_seed(), n=120), request=request)
+    statuses = []
+    for outputs in job:
+        statuses.append(str(outputs[0]))
+        if statuses[-1].startswith("⏳ Embedding"):
+            break
+    assert live_app.JOBS.counts("close-test")[1] == 1, "a running ranking holds a ticket"
+    job.close()
+    assert live_app.JOBS.counts("close-test") == (0, 0, 0)
+    assert not any(s.startswith("✅") for s in statuses)
+    for _ in range(live_app.limits.max_jobs_per_client()):
+        live_app.JOBS.admit("close-test", "10.1.2.3")  # the client's quota is whole again
+    for _ in range(live_app.limits.max_jobs_per_client()):
+        live_app.JOBS.drop_waiting("close-test")
+    assert live_app.JOBS.counts() == (0, 0, 0)
+
+
+def test_memory_returns_after_cancelled_rankings(live_app):
+    """Five rankings cancelled mid-way (the app's handler, the real MiniLM) leave RSS where one left it.
+
+    RSS (not tracemalloc) sees torch's and numpy's buffers; the first cancelled job warms every cache.
+    """
+
+    def cancelled_job(i: int) -> None:
+        job = live_app.rank(*_form(_seed(), n=60), request=_fake_request(f"mem-{i}"))
+        for outputs in job:
+            if str(outputs[0]).startswith("⏳ Scoring"):
+                break
+        job.close()
+
+    cancelled_job(0)
     gc.collect()
-    rss_before = _rss_kb()
-    tracemalloc.start()
+    before = _rss_kb()
+    for i in range(1, 6):
+        cancelled_job(i)
+    gc.collect()
+    grown_mb = (_rss_kb() - before) / 1024
+    assert grown_mb < 60, f"RSS grew by {grown_mb:.0f} MB over 5 cancelled rankings"
+    assert live_app.JOBS.counts() == (0, 0, 0)
+
+
+def _join(app_module, session: str, seed: int, results: list, barrier: threading.Barrier) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    fn_index = next(i for i, dep in enumerate(app_module.demo.config["dependencies"]) if dep.get("api_name") == "rank")
+    body = json.dumps({"data": _form(seed, n=20, max_esms=1), "fn_index": fn_index, "session_hash": session})
+    request = urllib.request.Request(
+        app_module.demo.local_url + "gradio_api/queue/join",
+        data=body.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    barrier.wait()
     try:
-        gc.collect()
-        traced_before, _ = tracemalloc.get_traced_memory()
-        for _ in range(5):
-            _run_and_cancel(big, str(tiny_bert_dir), folder, "Scoring")
-        gc.collect()
-        traced_after, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    grown = traced_after - traced_before
-    assert grown < 5_000_000, f"{grown / 1e6:.1f} MB still held after 5 cancelled jobs (peak {peak / 1e6:.1f} MB)"
-    assert _rss_kb() - rss_before < 300_000, "RSS grew by more than 300 MB over 5 cancelled jobs"
+        with urllib.request.urlopen(request, timeout=60) as response:
+            results.append((response.status, response.read().decode()))
+    except urllib.error.HTTPError as e:
+        results.append((e.code, e.read().decode()))
+
+
+def _arrive_together(app_module, sessions: list[str]) -> list[tuple[int, str]]:
+    results: list[tuple[int, str]] = []
+    barrier = threading.Barrier(len(sessions))
+    threads = [threading.Thread(target=_join, args=(app_module, s, _seed(), results, barrier)) for s in sessions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results
+
+
+def test_simultaneous_arrivals_respect_the_bounds(live_app, monkeypatch):
+    """50 requests at the same instant (Gradio's max_size admits them all): at most
+    HFSELECT_QUEUE_SIZE are taken, and one client gets at most HFSELECT_MAX_JOBS_PER_CLIENT."""
+    monkeypatch.setenv(limits.QUEUE_SIZE_ENV, "6")
+    results = _arrive_together(live_app, [f"crowd-{i}" for i in range(50)])
+    accepted = [r for r in results if r[0] == 200]
+    refused = [r for r in results if r[0] == 422]
+    assert len(results) == 50 and len(accepted) == 6 and len(refused) == 44, [r[0] for r in results]
+    assert all("The app is busy" in body and "HFSELECT_QUEUE_SIZE" in body for _, body in refused)
+    _wait(lambda: live_app.JOBS.counts()[0] == 0, 120, "the admitted rankings to finish")
+
+    results = _arrive_together(live_app, ["greedy"] * 8)
+    assert sorted(code for code, _ in results) == [200, 200] + [422] * 6
+    assert all("You already have 2 job(s)" in body for code, body in results if code == 422)
+    _wait(lambda: live_app.JOBS.counts()[0] == 0, 120, "the greedy client's rankings to finish")
 
 
 # --- caps from environment variables ----------------------------------------------------------------
