@@ -21,6 +21,7 @@ from hfselect_core.errors import HFSelectError
 from hfselect_core.hub import hub_reachable
 from hfselect_core.ranking import iter_task_ranking
 from hfselect_core.studio import gpu_decorator, iter_studio_training, publish_esm
+from hfselect_core.zerogpu import on_zero_gpu, rank_handler_seconds
 
 log = logging.getLogger("hfselect.app")
 
@@ -236,6 +237,7 @@ def _rank_outputs(status, summary=None, table=None, skipped=None, figs=None, fil
 
 
 @admitted("ranking", N_RANK_OUTPUTS)
+@on_zero_gpu(rank_handler_seconds)
 def rank(
     source: str,
     example: str | None,

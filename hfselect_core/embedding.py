@@ -22,12 +22,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import embedding_cache
 from .errors import HubUnreachableError, ModelNotAvailableError, RemoteCodeRefusedError
 from .hub import hub_reachable
 
 BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_MAX_LENGTH = 128
 TRUST_REMOTE_CODE_ENV = "HFSELECT_TRUST_REMOTE_CODE"
+PRECISION_ENV = "HFSELECT_EMBEDDING_PRECISION"
+# fp32: the reference's numbers. bf16: weights and activations in bfloat16 (AVX-512 BF16 / AMX
+# CPUs, GPUs). int8: dynamic int8 quantisation of the linear layers (CPU only). Speed and ranking
+# agreement with fp32 are in bench/RESULTS.md ("Embedding precision").
+PRECISIONS = ("fp32", "bf16", "int8")
+DEFAULT_PRECISION = "fp32"
+
+
+def default_precision() -> str:
+    """``HFSELECT_EMBEDDING_PRECISION`` when set to one of :data:`PRECISIONS`, else fp32."""
+    value = os.environ.get(PRECISION_ENV, "").strip().lower()
+    return value if value in PRECISIONS else DEFAULT_PRECISION
+
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -117,6 +131,13 @@ class EmbeddingModel:
     pooling: str
     device: torch.device
     max_length: int = DEFAULT_MAX_LENGTH
+    precision: str = DEFAULT_PRECISION
+    revision: str = ""
+
+    @property
+    def cache_identity(self) -> tuple:
+        """What determines the vectors, for the embedding cache."""
+        return (self.model_id, self.revision, self.pooling, self.max_length, self.precision)
 
     @property
     def dim(self) -> int:
@@ -129,8 +150,38 @@ class EmbeddingModel:
         batch_size: int = 64,
         progress: ProgressCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
+        use_cache: bool = True,
     ) -> np.ndarray:
-        """(N, d) float32 embeddings; batches of similar length, padded only to their longest text."""
+        """(N, d) float32 embeddings; batches of similar length, padded only to their longest text.
+
+        The same texts embedded again by the same model (revision, pooling, length, precision)
+        come from the embedding cache (``HFSELECT_EMBEDDING_CACHE_MB``) unless ``use_cache`` is off.
+        """
+        if should_stop and should_stop():
+            from .errors import CancelledError
+
+            raise CancelledError()
+        store = embedding_cache.default_cache() if use_cache else None
+        key = None
+        if store is not None and store.max_bytes > 0:
+            key = embedding_cache.texts_key(self.cache_identity, texts)
+            cached = store.get(key)
+            if cached is not None:
+                if progress:
+                    progress("Embedding", len(cached), len(cached))
+                return cached
+        out = self._embed(texts, batch_size, progress, should_stop)
+        if key is not None:
+            store.put(key, out)
+        return out
+
+    def _embed(
+        self,
+        texts: Sequence[str],
+        batch_size: int,
+        progress: ProgressCallback | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> np.ndarray:
         encoded = self.tokenizer(
             list(texts), truncation=True, max_length=self.max_length, padding=False, return_attention_mask=False
         )["input_ids"]
@@ -155,13 +206,14 @@ class EmbeddingModel:
         return out
 
     def _pool(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # Pooling sums over tokens: done in float32 whatever the model's precision.
         if self.pooling == "encoder_mean":
-            hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()
             return _masked_mean(hidden, mask)
         outputs = self.model(input_ids=input_ids, attention_mask=mask)
         if self.pooling == "pooler":
-            return outputs.pooler_output
-        hidden = outputs.last_hidden_state
+            return outputs.pooler_output.float()
+        hidden = outputs.last_hidden_state.float()
         if self.pooling == "cls":
             return hidden[:, 0]
         mode, _, normalize = self.pooling.removeprefix("st:").partition("+")
@@ -176,6 +228,19 @@ class EmbeddingModel:
         if normalize:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled
+
+
+def _folder_revision(path: str) -> str:
+    """For a local folder: its weights' sizes and modification times (changes when they do)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return path
+    stamps = [
+        f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
+        for f in sorted(folder.iterdir())
+        if f.suffix in (".safetensors", ".bin", ".json") and f.is_file()
+    ]
+    return f"{folder.resolve()}|{'|'.join(stamps)}"
 
 
 def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -233,10 +298,21 @@ def load_embedding_model(
     device: str | torch.device | None = None,
     max_length: int = DEFAULT_MAX_LENGTH,
     trust_remote_code: bool | None = None,
+    precision: str | None = None,
 ) -> EmbeddingModel:
-    """Load (or reuse) a base model by Hub id or local path, with its pooling rule."""
+    """Load (or reuse) a base model by Hub id or local path, with its pooling rule.
+
+    Args:
+        precision: "fp32", "bf16" or "int8" (CPU only); default ``HFSELECT_EMBEDDING_PRECISION``
+            or fp32.
+    """
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    key = (model_id, str(device), max_length)
+    precision = (precision or default_precision()).lower()
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision[:20]}'")
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError("int8 embedding (dynamic quantisation) runs on the CPU only; use bf16 on a GPU")
+    key = (model_id, str(device), max_length, precision)
     with _cache_lock:
         if key in _model_cache:
             return _model_cache[key]
@@ -244,11 +320,16 @@ def load_embedding_model(
         with _cache_lock:
             if key in _model_cache:  # loaded by another request while this one waited
                 return _model_cache[key]
-        return _load_embedding_model(model_id, device, key, max_length, trust_remote_code)
+        return _load_embedding_model(model_id, device, key, max_length, trust_remote_code, precision)
 
 
 def _load_embedding_model(
-    model_id: str, device: torch.device, key: tuple, max_length: int, trust_remote_code: bool | None
+    model_id: str,
+    device: torch.device,
+    key: tuple,
+    max_length: int,
+    trust_remote_code: bool | None,
+    precision: str = DEFAULT_PRECISION,
 ) -> EmbeddingModel:
     trust = remote_code_allowed() if trust_remote_code is None else trust_remote_code
     path = resolve_model_path(model_id)
@@ -278,7 +359,12 @@ def _load_embedding_model(
     if not hasattr(model.config, "hidden_size") and not hasattr(model.config, "d_model"):
         raise ModelNotAvailableError(f"'{model_id}' does not look like a text encoder (no hidden size).")
     model.eval().to(device)
-    loaded = EmbeddingModel(model_id, model, tokenizer, pooling, device, max_length)
+    if precision == "bf16":
+        model = model.to(torch.bfloat16)
+    elif precision == "int8":
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    revision = getattr(config, "_commit_hash", None) or _folder_revision(path)
+    loaded = EmbeddingModel(model_id, model, tokenizer, pooling, device, max_length, precision, revision)
     with _cache_lock:
         while len(_model_cache) >= _MODEL_CACHE_SIZE:
             _model_cache.pop(next(iter(_model_cache)))

@@ -22,15 +22,15 @@ TEXTS = make_texts(12, seed=3) + ["good", "the very very really not bad cheap ph
 
 
 def _check_padding_independent(model):
-    small = model.embed(TEXTS, batch_size=1)
-    large = model.embed(TEXTS, batch_size=8)
+    small = model.embed(TEXTS, batch_size=1, use_cache=False)
+    large = model.embed(TEXTS, batch_size=8, use_cache=False)
     assert small.shape == (len(TEXTS), model.dim)
     assert small.dtype == np.float32
     assert np.isfinite(small).all()
     np.testing.assert_allclose(small, large, atol=1e-5, rtol=0)
     # Distinct texts give distinct vectors, and order of input is kept.
     assert not np.allclose(small[0], small[1])
-    single = model.embed([TEXTS[5]], batch_size=1)
+    single = model.embed([TEXTS[5]], batch_size=1, use_cache=False)
     np.testing.assert_allclose(single[0], small[5], atol=1e-5, rtol=0)
     return small
 
@@ -168,3 +168,91 @@ def test_concurrent_first_loads_in_a_fresh_process(tiny_bert_dir):
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+
+
+# --- embedding cache and precision options -----------------------------------------------------
+
+
+def _forward_counter(model) -> list:
+    calls: list = []
+    model.model.register_forward_hook(lambda *args: calls.append(1))
+    return calls
+
+
+def test_embedding_cache_skips_the_model_for_texts_seen_before(tmp_path):
+    folder = save_tiny_bert(tmp_path / "cache-bert")
+    model = load_embedding_model(str(folder), device="cpu")
+    calls = _forward_counter(model)
+    first = model.embed(TEXTS, batch_size=4)
+    computed = len(calls)
+    assert computed > 0
+    again = model.embed(TEXTS, batch_size=4)
+    assert len(calls) == computed  # served from the cache
+    np.testing.assert_array_equal(again, first)
+    again[:] = 0.0  # a caller's copy: the cached vectors stay intact
+    np.testing.assert_array_equal(model.embed(TEXTS), first)
+    # Other texts, another order, or the cache turned off: embedded again.
+    reordered = model.embed(TEXTS[::-1])
+    np.testing.assert_allclose(reordered[::-1], first, atol=1e-5)
+    assert len(calls) > computed
+    computed = len(calls)
+    model.embed(TEXTS, use_cache=False)
+    assert len(calls) > computed
+
+
+def test_embedding_cache_key_separates_model_settings(tmp_path):
+    from hfselect_core.embedding_cache import texts_key
+
+    folder = save_tiny_bert(tmp_path / "key-bert")
+    fp32 = load_embedding_model(str(folder), device="cpu")
+    short = load_embedding_model(str(folder), device="cpu", max_length=8)
+    bf16 = load_embedding_model(str(folder), device="cpu", precision="bf16")
+    keys = {texts_key(m.cache_identity, TEXTS) for m in (fp32, short, bf16)}
+    assert len(keys) == 3
+    assert texts_key(fp32.cache_identity, ["ab", "c"]) != texts_key(fp32.cache_identity, ["a", "bc"])
+    # Rewriting the weights (a new revision of a local folder) changes the key.
+    load_embedding_model.__globals__["_model_cache"].clear()
+    (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
+    reloaded = load_embedding_model(str(folder), device="cpu")
+    assert texts_key(reloaded.cache_identity, TEXTS) != texts_key(fp32.cache_identity, TEXTS)
+
+
+def test_reranking_the_same_data_does_not_embed_again(tmp_path):
+    """Through the public API: a second ranking of the same target (another pool) reuses the vectors."""
+    from helpers import write_esm_folder
+
+    from hfselect_core import TargetDataset, compute_task_ranking
+
+    folder = save_tiny_bert(tmp_path / "rerank-bert")
+    pools = [tmp_path / "pool_a", tmp_path / "pool_b"]
+    for p, pool in enumerate(pools):
+        for i in range(2):
+            write_esm_folder(pool / f"org__t{p}{i}", f"org/t{p}{i}", base_model=str(folder), seed=10 * p + i)
+    texts = make_texts(30, seed=9)
+    dataset = TargetDataset(texts, np.arange(30) % 3, "classification", ["text"], "label")
+    model = load_embedding_model(str(folder), device="cpu")
+    calls = _forward_counter(model)
+    first = compute_task_ranking(dataset, base_model=str(folder), source=str(pools[0]), device="cpu")
+    computed = len(calls)
+    second = compute_task_ranking(dataset, base_model=str(folder), source=str(pools[1]), device="cpu")
+    assert computed > 0 and len(calls) == computed
+    assert {r.config.task_id for r in second} == {"org/t10", "org/t11"}
+    assert second.baseline == pytest.approx(first.baseline, rel=1e-12)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_reduced_precision_embeddings_stay_close(tmp_path, precision):
+    folder = save_tiny_bert(tmp_path / f"{precision}-bert")
+    exact = load_embedding_model(str(folder), device="cpu").embed(TEXTS, use_cache=False)
+    model = load_embedding_model(str(folder), device="cpu", precision=precision)
+    assert model.precision == precision
+    reduced = model.embed(TEXTS, use_cache=False)
+    assert reduced.dtype == np.float32 and reduced.shape == exact.shape
+    cosine = (reduced * exact).sum(1) / np.linalg.norm(reduced, axis=1) / np.linalg.norm(exact, axis=1)
+    assert cosine.min() > 0.99
+
+
+def test_unknown_precision_is_refused(tmp_path):
+    folder = save_tiny_bert(tmp_path / "p-bert")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        load_embedding_model(str(folder), device="cpu", precision="fp8")
