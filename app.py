@@ -15,7 +15,7 @@ import gradio as gr
 import pandas as pd
 
 from hfselect_core import app_logic as logic
-from hfselect_core import hub, limits, plots, studio
+from hfselect_core import hub, limits, plots, result_cache, studio
 from hfselect_core.data import list_columns, list_configs, list_splits, preview_rows
 from hfselect_core.errors import HFSelectError
 from hfselect_core.hub import hub_reachable
@@ -218,10 +218,10 @@ def hub_split_preview(dataset_id: str, subset: str | None, split: str | None):
 
 # --- ranking -------------------------------------------------------------------------------
 
-N_RANK_OUTPUTS = 10
+N_RANK_OUTPUTS = 11
 
 
-def _rank_outputs(status, summary=None, table=None, skipped=None, figs=None, files=None, raw=None):
+def _rank_outputs(status, summary=None, table=None, skipped=None, figs=None, files=None, raw=None, result_id=None):
     s = gr.skip()
     figs = figs or (s, s, s)
     files = files or (s, s)
@@ -233,7 +233,46 @@ def _rank_outputs(status, summary=None, table=None, skipped=None, figs=None, fil
         *figs,
         *files,
         s if raw is None else raw,
+        s if result_id is None else result_id,
     )
+
+
+def _finished_outputs(status: str, ranking, top_k, result_id: str = ""):
+    """Every output of a finished ranking, computed now or read from the result cache."""
+    raw = ranking.to_pandas()
+    raw["Baseline"] = ranking.baseline  # carried with the table so the plots can mark it
+    k = int(top_k or 10)
+    figs = (plots.top_k_bar(raw, k), plots.score_histogram(raw, k), plots.score_vs_size(raw, k))
+    return _rank_outputs(
+        status,
+        logic.summary_markdown(ranking),
+        logic.results_frame(ranking),
+        ranking.skipped_frame(),
+        figs,
+        logic.write_exports(ranking),
+        raw.astype(object).where(raw.notna(), None),
+        result_id,
+    )
+
+
+def _cache_plan(form, token):
+    try:
+        return logic.cache_plan(form, token)
+    except Exception:  # noqa: BLE001 - no key (offline, unknown dataset...): rank without the cache
+        log.info("result cache not used for this ranking", exc_info=False)
+        return None
+
+
+def show_stored_result(result_id: str | None, top_k: float = 10):
+    """The outputs for a stored ranking opened by its short id (share link ``?result=<id>``)."""
+    stored = result_cache.default_cache().get_by_id(result_id or "")
+    if stored is None:
+        return _rank_outputs(
+            "⚠️ This stored result is not available (it expired, the link is wrong, or it used gated or "
+            "private data and is not shared by link). Fill in the form and rank again.",
+            result_id="",
+        )
+    return _finished_outputs(logic.cached_status(stored), stored.ranking, top_k, stored.result_id)
 
 
 @admitted("ranking", N_RANK_OUTPUTS)
@@ -313,11 +352,20 @@ def rank(
         progress(0.0, desc="Loading the target data")
         # A signed-in user's token reaches gated datasets and ESMs; it is never logged or shown.
         token = oauth_token.token if oauth_token is not None else None
+        plan = _cache_plan(form, token)
+        stored = result_cache.default_cache().get(plan.key) if plan is not None else None
+        if stored is not None:
+            yield _finished_outputs(logic.cached_status(stored), stored.ranking, top_k, stored.result_id)
+            return
         dataset = logic.build_dataset(form, token=token)
         yield _rank_outputs(f"⏳ Target data: {_md(dataset.summary())}")
         ranking = None
         events = iter_task_ranking(
-            dataset, form.base_model, source=form.pool, filters=logic.form_filters(form), token=token
+            dataset,
+            form.base_model,
+            source=plan.sources if plan is not None else form.pool,
+            filters=logic.form_filters(form),
+            token=token,
         )
         for event in events:
             if event.ranking is not None:
@@ -328,20 +376,10 @@ def rank(
             yield _rank_outputs(logic.progress_text(event.stage, event.done, event.total, event.message))
         if ranking is None:
             raise HFSelectError("The ranking stopped before it finished.")
-        raw = ranking.to_pandas()
-        raw["Baseline"] = ranking.baseline  # carried with the table so the plots can mark it
-        k = int(top_k or 10)
-        figs = (plots.top_k_bar(raw, k), plots.score_histogram(raw, k), plots.score_vs_size(raw, k))
-        files = logic.write_exports(ranking)
-        yield _rank_outputs(
-            f"✅ Done: {dataset.summary()}.",
-            logic.summary_markdown(ranking),
-            logic.results_frame(ranking),
-            ranking.skipped_frame(),
-            figs,
-            files,
-            raw.astype(object).where(raw.notna(), None),
-        )
+        result_id = ""
+        if plan is not None:
+            result_id = result_cache.default_cache().put(plan.key, ranking, plan.restricted, plan.target_label)
+        yield _finished_outputs(f"✅ Done: {dataset.summary()}.", ranking, top_k, result_id)
     except Exception as e:  # noqa: BLE001 - the app must keep serving and never show a traceback
         msg = _message(e)
         _warn(msg)
@@ -416,6 +454,11 @@ def replot(raw: pd.DataFrame | None, k: float):
     return plots.top_k_bar(raw, int(k)), plots.score_histogram(raw, int(k)), plots.score_vs_size(raw, int(k))
 
 
+def make_result_link(base_url: str, result_id: str | None) -> str:
+    """The link to the stored ranking (a short id: no data, works for uploads too); empty when none."""
+    return logic.result_url(base_url, result_id) if result_cache.is_result_id(result_id) else ""
+
+
 def make_share_link(base_url, source, example, dataset_id, subset, split, text, label, task_type, n, seed, model, pool):
     form = logic.RankForm(
         source=source,
@@ -451,6 +494,7 @@ def on_load(request: gr.Request):
         "status": logic.status_line(online),
         "base": base,
         "autorun": q.get("autorun", False),
+        "result_ref": q.get("result_id", ""),
         "source": source or s,
         "tabs": gr.Tabs(selected=TAB_IDS[source]) if source else s,
         "example": s,
@@ -484,7 +528,10 @@ def on_load(request: gr.Request):
     return tuple(values.values())
 
 
-def autorun_rank(flag: bool, *args):
+def autorun_rank(flag: bool, result_id: str | None, *args):
+    if result_id:
+        yield show_stored_result(result_id, args[-1] if args else 10)
+        return
     if not flag:
         yield (gr.skip(),) * N_RANK_OUTPUTS
         return
@@ -720,6 +767,7 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?", del
     base_url = gr.State("")
     autorun = gr.State(False)
     raw_table = gr.State(None)
+    result_ref = gr.State("")  # short id of the stored result shown (result cache)
 
     with gr.Tabs(selected="tab-rank", elem_id="main-tabs"):
         with gr.Tab("Rank datasets", id="tab-rank", elem_id="tab-rank"):
@@ -824,9 +872,16 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?", del
                             label="Link with this form filled in", buttons=["copy"], elem_id="share-link"
                         )
                         share_button = gr.Button("Update link", size="sm")
+                        result_link = gr.Textbox(
+                            label="Link to this result (the stored ranking: nothing is recomputed, no data in it)",
+                            buttons=["copy"],
+                            elem_id="result-link",
+                        )
 
             gr.Markdown("## Results")
             summary = gr.Markdown(elem_id="summary")
+            with gr.Accordion("About the method: what the scores mean, the evidence, the limits", open=False):
+                gr.Markdown(logic.ABOUT_METHOD, elem_id="about-method")
             results = gr.Dataframe(
                 logic.empty_results(),
                 datatype=logic.RESULT_DATATYPES,
@@ -835,7 +890,7 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?", del
                 buttons=["copy", "fullscreen"],
                 pinned_columns=2,
                 max_height=520,
-                label="Ranking (higher score = more promising intermediate task)",
+                label="Ranking: a relative order of candidate tasks (higher score = more promising; rank interval and ties from resampling)",
                 elem_id="results",
             )
             with gr.Row():
@@ -1004,6 +1059,7 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?", del
         csv_button,
         json_button,
         raw_table,
+        result_ref,
     ]
     share_inputs = [
         base_url,
@@ -1030,6 +1086,7 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?", del
         validator=_with_request(validate_rank, len(rank_inputs)),
     )
     rank_event.then(make_share_link, share_inputs, share_box, api_visibility="private")
+    rank_event.then(make_result_link, [base_url, result_ref], result_link, api_visibility="private")
     cancel_button.click(cancel_waiting, None, rank_status, cancels=[rank_event], api_visibility="private", queue=False)
     share_button.click(make_share_link, share_inputs, share_box, api_visibility="private")
     top_k.release(replot, [raw_table, top_k], [bar_plot, hist_plot, size_plot], api_visibility="private")
@@ -1038,6 +1095,7 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?", del
         status_line,
         base_url,
         autorun,
+        result_ref,
         source,
         tabs,
         example,
@@ -1057,13 +1115,14 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?", del
     load_event = demo.load(on_load, None, load_outputs, api_visibility="private")
     auto_event = load_event.then(
         autorun_rank,
-        [autorun, *rank_inputs],
+        [autorun, result_ref, *rank_inputs],
         rank_outputs,
         api_visibility="private",
         concurrency_limit=2,
         concurrency_id="rank",
     )
     auto_event.then(make_share_link, share_inputs, share_box, api_visibility="private")
+    auto_event.then(make_result_link, [base_url, result_ref], result_link, api_visibility="private")
     cancel_button.click(None, None, None, cancels=[auto_event], api_visibility="private", queue=False)
 
     # --- studio events -------------------------------------------------------------------

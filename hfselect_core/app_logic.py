@@ -554,7 +554,73 @@ def parse_query(params: dict) -> dict:
     if p.get("pool") in POOLS:
         out["pool"] = p["pool"]
     out["autorun"] = str(p.get("autorun", "")).lower() in ("1", "true", "yes")
+    if re.fullmatch(r"[0-9a-f]{16}", str(p.get("result") or "")):
+        out["result_id"] = p["result"]
     return out
+
+
+# --- stored results (result cache) ---------------------------------------------------------
+
+
+def cache_plan(form: RankForm, token: str | None = None):
+    """The result-cache plan (key and ESM sources) of the ranking the form asks for.
+
+    Costs a few Hub requests online (dataset commit, base model commit, ESM listing; the listing is
+    then reused by the ranking). Raises when the inputs cannot be resolved: rank without the cache then.
+    """
+    from . import result_cache
+
+    source = (form.source or "").lower()
+    restricted = False
+    if source == "example":
+        ex = get_example(form.example or "")
+        target, label = result_cache.file_fingerprint(example_file(ex["name"])), f"example {ex['name']}"
+    elif source == "file":
+        target, label = result_cache.file_fingerprint(checked_upload(form.file)), "an uploaded file"
+    else:
+        dataset_id = (form.dataset_id or "").strip()
+        target, restricted = result_cache.hub_dataset_fingerprint(dataset_id, token)
+        label = dataset_id
+    return result_cache.plan(
+        target=target,
+        target_label=label,
+        target_restricted=restricted,
+        subset=(form.subset or "").strip() or None if source == "hub" else None,
+        split=(form.split or "").strip() or None if source == "hub" else None,
+        text_columns=_as_list(form.text_columns),
+        label_column=form.label_column,
+        task_type=form.task_type,
+        num_examples=int(form.num_examples) if form.num_examples not in (None, "") else None,
+        seed=int(form.seed) if form.seed not in (None, "") else DEFAULT_SEED,
+        base_model=form.base_model,
+        pool=form.pool,
+        filters=form_filters(form),
+        token=token,
+    )
+
+
+def describe_age(seconds: float) -> str:
+    if seconds < 90:
+        return f"{int(seconds)} s ago"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min ago"
+    if seconds < 36 * 3600:
+        return f"{round(seconds / 3600)} h ago"
+    return f"{round(seconds / 86400)} days ago"
+
+
+def cached_status(stored) -> str:
+    """The status line of a ranking served from the result cache: where it came from and how old it is."""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stored.created))
+    return (
+        f"♻️ From the result cache: computed {describe_age(stored.age_seconds)} ({when}) for "
+        f"{md_text(stored.target_label, 200)} with the same inputs; nothing was recomputed."
+    )
+
+
+def result_url(base_url: str, result_id: str) -> str:
+    """A link that opens a stored ranking by its short id (no data, no form values in it)."""
+    return f"{(base_url or '').split('?')[0]}?{urlencode({'result': result_id})}"
 
 
 # --- "Add your dataset" (ESM studio) ---------------------------------------------------------

@@ -344,7 +344,9 @@ def plan(
     if pool in ("hub", "both"):
         source = HubESMSource(token)
         repos = source.listing(base_model)
-        restricted = restricted or any(r.restricted for r in repos)
+        # A private ESM's name, or the score of a gated one the token opened, is not for other users;
+        # without a token gated ESMs are skipped, so naming them reveals nothing the listing does not.
+        restricted = restricted or any(r.private or (r.gated and token) for r in repos)
         sources.append(source)
         listings.append("hub:" + hub.listing_hash(repos))
     if pool in ("bundled", "both"):

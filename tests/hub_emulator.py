@@ -252,6 +252,8 @@ class HubEmulator:
                 return self._resolve(request, repo_type, rest, token)
         except _HubError as e:
             return e.response()
+        if path.startswith("/api/telemetry/"):
+            return JSONResponse({})  # huggingface_hub's send_telemetry (Gradio's analytics)
         if path.startswith("/api/agent-harnesses"):
             return JSONResponse({"standardEnvVars": [], "harnesses": {}})  # huggingface_hub telemetry
         self.unknown.append(f"{request.method} {path}?{request.url.query}")
