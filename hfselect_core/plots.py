@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 
 BAR_COLOR = "#ff9d00"
 OTHER_COLOR = "#9ca3af"
+TIED_COLOR = "#c2410c"
 ROW_HEIGHT = 26
 
 
@@ -26,6 +27,19 @@ def plain(text: str, max_chars: int = 120) -> str:
     if len(text) > max_chars:
         text = text[: max_chars - 1] + "…"
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _interval(row: pd.Series) -> str:
+    """'1–3' from the Rank Low / Rank High columns ('' when the task was not resampled)."""
+    low, high = row.get("Rank Low"), row.get("Rank High")
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return ""
+    return f"{int(low)}" if int(low) == int(high) else f"{int(low)}–{int(high)}"
+
+
+def _is_tied(row: pd.Series) -> bool:
+    value = row.get("Tied With Leader")
+    return value is True or (isinstance(value, (bool, np.bool_)) and bool(value))
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
@@ -70,17 +84,20 @@ def top_k_bar(df: pd.DataFrame, k: int = 10) -> go.Figure:
     if df is None or df.empty:
         return empty_figure()
     k = max(1, min(int(k or 10), len(df)))
-    top = df.sort_values("Score", ascending=False).head(k)
+    top = df.sort_values("Rank").head(k)
     labels = [f"{int(r['Rank'])}. {_label(r)}" for _, r in top.iterrows()]
+    intervals = [_interval(r) for _, r in top.iterrows()]
+    tied = [_is_tied(r) for _, r in top.iterrows()]
     fig = go.Figure(
         go.Bar(
             x=top["Score"],
             y=labels,
             orientation="h",
-            marker_color=BAR_COLOR,
-            text=[f"{s:.4f}" for s in top["Score"]],
+            marker_color=[TIED_COLOR if t else BAR_COLOR for t in tied],
+            text=[f"{s:.4f}" + (f"  (ranks {i})" if i else "") for s, i in zip(top["Score"], intervals)],
             textposition="auto",
-            hovertemplate="%{y}<br>Score %{x:.5f}<extra></extra>",
+            customdata=[("tied with the leader" if t else "") for t in tied],
+            hovertemplate="%{y}<br>Score %{x:.5f}<br>%{customdata}<extra></extra>",
         )
     )
     fig.update_yaxes(autorange="reversed", automargin=True)
@@ -91,7 +108,10 @@ def top_k_bar(df: pd.DataFrame, k: int = 10) -> go.Figure:
     lo, hi = float(min(values)), float(max(values))
     pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 0.1
     fig.update_xaxes(range=[lo - pad, hi + pad * 0.5])
-    return _layout(fig, f"Top {k} intermediate tasks", max(300, 90 + ROW_HEIGHT * k))
+    title = f"Top {k} intermediate tasks"
+    if any(tied):
+        title += " (dark: indistinguishable from the leader under resampling)"
+    return _layout(fig, title, max(300, 90 + ROW_HEIGHT * k))
 
 
 def score_histogram(df: pd.DataFrame, k: int = 10) -> go.Figure:

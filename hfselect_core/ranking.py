@@ -8,7 +8,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from .sources import (
     bundled_base_models,
     esm_coverage,
 )
+from .stability import StabilitySettings, TaskStability
 
 ProgressCallback = Callable[[str, int, int], None]
 COLUMNS = [
@@ -46,6 +47,9 @@ COLUMNS = [
     "Score",
     "ESM",
 ]
+# Stability columns (empty for tasks that were not resampled, or when stability is off).
+STABILITY_COLUMNS = ["Rank Low", "Rank High", "Top-k Share", "Mean Rank", "Tied With Leader"]
+DEFAULT_STABILITY = StabilitySettings()
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class RankedTask:
     config: ESMConfig
     score: float
     source: str
+    stability: TaskStability | None = None
 
 
 @dataclass
@@ -69,8 +74,15 @@ class TaskRanking:
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    # LogME of the untransformed base embeddings: tasks scoring above it are predicted to help.
+    # LogME of the untransformed base embeddings: a reference line, not a verdict on any task.
     baseline: float | None = None
+    # How the order was checked: resampling settings (None when off) and its cost.
+    stability: StabilitySettings | None = None
+    stability_seconds: float = 0.0
+    # Examples per class of the target sample, how the sample was drawn, and warnings about its size.
+    class_counts: dict[str, int] = field(default_factory=dict)
+    sample_note: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -87,6 +99,11 @@ class TaskRanking:
                 self.stage_seconds,
                 self.notes,
                 self.baseline,
+                self.stability,
+                self.stability_seconds,
+                self.class_counts,
+                self.sample_note,
+                self.warnings,
             )
         return self.rows[index]
 
@@ -109,6 +126,11 @@ class TaskRanking:
     def best(self) -> RankedTask | None:
         return self.rows[0] if self.rows else None
 
+    @property
+    def tied_with_leader(self) -> list[RankedTask]:
+        """The leader and every task this sample cannot separate from it (rank intervals overlap)."""
+        return [r for r in self.rows if r.stability is not None and r.stability.tied_with_leader]
+
     def to_pandas(self) -> pd.DataFrame:
         """One row per ranked ESM, with the columns users know from the reference library."""
         records = [
@@ -123,10 +145,14 @@ class TaskRanking:
                 "ESM Architecture": r.config.esm_architecture,
                 "Score": r.score,
                 "ESM": r.name,
+                **_stability_record(r.stability),
             }
             for r in self.rows
         ]
-        df = pd.DataFrame.from_records(records, columns=COLUMNS)
+        df = pd.DataFrame.from_records(records, columns=[*COLUMNS, *STABILITY_COLUMNS])
+        for col in ("Rank Low", "Rank High"):
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+        df["Tied With Leader"] = df["Tied With Leader"].astype("boolean")
         df["Num Examples"] = pd.to_numeric(df["Num Examples"], errors="coerce").astype("Int64")
         return df
 
@@ -149,8 +175,21 @@ class TaskRanking:
             "baseline_score": self.baseline,
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
             "notes": self.notes,
+            "warnings": self.warnings,
+            "class_counts": self.class_counts,
+            "sample": self.sample_note,
+            "stability": None
+            if self.stability is None
+            else {**asdict(self.stability), "seconds": round(self.stability_seconds, 3)},
             "ranking": [
-                {"rank": r.rank, "esm": r.name, "score": r.score, "source": r.source, **r.config.to_dict()}
+                {
+                    "rank": r.rank,
+                    "esm": r.name,
+                    "score": r.score,
+                    "source": r.source,
+                    "stability": None if r.stability is None else asdict(r.stability),
+                    **r.config.to_dict(),
+                }
                 for r in self.rows
             ],
             "skipped": [{"esm": s.name, "reason": s.reason} for s in self.skipped],
@@ -162,6 +201,18 @@ class TaskRanking:
             return text
         Path(path).write_text(text, encoding="utf-8")
         return None
+
+
+def _stability_record(stability: TaskStability | None) -> dict:
+    if stability is None:
+        return dict.fromkeys(STABILITY_COLUMNS)
+    return {
+        "Rank Low": stability.rank_low,
+        "Rank High": stability.rank_high,
+        "Top-k Share": stability.top_k_share,
+        "Mean Rank": stability.mean_rank,
+        "Tied With Leader": stability.tied_with_leader,
+    }
 
 
 def _json_default(value):
@@ -263,10 +314,13 @@ def iter_task_ranking(
     max_length: int = 128,
     token: str | None = None,
     should_stop: Callable[[], bool] | None = None,
+    stability: StabilitySettings | None = DEFAULT_STABILITY,
 ) -> Iterator[RankingEvent]:
     """Run a ranking step by step, yielding progress events; the last event holds the ranking.
 
-    Written as a generator so a UI can stream progress and cancel between steps.
+    Written as a generator so a UI can stream progress and cancel between steps. ``stability``
+    re-scores the leading tasks on resamples of the embedded sample (see :mod:`.stability`);
+    None turns it off.
     """
     started = time.perf_counter()
     stage_seconds: dict[str, float] = {}
@@ -285,8 +339,10 @@ def iter_task_ranking(
             f"({limits.MAX_EXAMPLES_ENV}); use a smaller sample."
         )
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-
+    warnings = sample_warnings(dataset)
     yield RankingEvent("Loading ESMs", 0, 0, "Finding ESMs")
+    for warning in warnings:  # before any scoring, so a UI can show them while the job runs
+        yield RankingEvent("Warning", 0, 0, warning)
     t0 = time.perf_counter()
     notes: list[str] = []
     if esms is None:
@@ -360,8 +416,16 @@ def iter_task_ranking(
         else:
             skipped.append(SkippedESM(esm.name, "the score is not a number (degenerate map or features)"))
     rows_unsorted.sort(key=lambda item: -item[1])
+    checked: dict[int, TaskStability] = {}
+    stability_seconds = 0.0
+    if stability is not None and len(rows_unsorted) >= 2:
+        t0 = time.perf_counter()
+        order, checked = yield from _check_stability(scorer, embeddings, dataset, rows_unsorted, stability, should_stop)
+        rows_unsorted = [rows_unsorted[i] for i in order]
+        stability_seconds = time.perf_counter() - t0
+        stage_seconds["stability"] = stability_seconds
     rows = [
-        RankedTask(i + 1, esm.name, esm.config, score, getattr(esm, "source_label", "given"))
+        RankedTask(i + 1, esm.name, esm.config, score, getattr(esm, "source_label", "given"), checked.get(id(esm)))
         for i, (esm, score) in enumerate(rows_unsorted)
     ]
     ranking = TaskRanking(
@@ -374,8 +438,64 @@ def iter_task_ranking(
         stage_seconds,
         notes,
         baseline,
+        stability if checked else None,
+        stability_seconds,
+        dataset.class_counts(),
+        dataset.sample_info.describe() if getattr(dataset, "sample_info", None) is not None else "",
+        warnings,
     )
     yield RankingEvent("Done", total, total, "", ranking)
+
+
+def _check_stability(scorer, embeddings, dataset, rows, settings, should_stop):
+    """Resample the leading rows; returns (new order of rows, {id(esm): TaskStability})."""
+    from . import stability as st
+
+    m = len(rows) if not settings.max_candidates else min(settings.max_candidates, len(rows))
+    leading = [esm for esm, _ in rows[:m]]
+    pairs = [esm.weight_and_bias() for esm in leading]
+    weights, biases = np.stack([w for w, _ in pairs]), np.stack([b for _, b in pairs])
+    single = np.array([score for _, score in rows[:m]])
+    resamples = st.resample_indices(len(dataset), settings.num_resamples, settings.method, settings.seed)
+    scores = np.empty((len(resamples), m))
+    yield RankingEvent("Checking stability", 0, len(resamples), f"Re-scoring the top {m} tasks on resamples")
+    for b, idx in enumerate(resamples):
+        if should_stop and should_stop():
+            raise CancelledError()
+        sub = AffineLogME(embeddings[idx], dataset.labels[idx], dataset.is_regression, device=scorer.device)
+        scores[b] = sub.score_many(weights, biases)
+        yield RankingEvent("Checking stability", b + 1, len(resamples))
+    order = st.aggregate_order(scores, settings.order, single)
+    summary = st.summarise(scores, order, settings)
+    new_order = [int(i) for i in order] + list(range(m, len(rows)))
+    return new_order, {id(leading[int(j)]): task for j, task in zip(order, summary)}
+
+
+# Measured in bench/bench_stability.py (see bench/RESULTS.md, "Stability"): below this many examples
+# per base-model dimension, two disjoint samples of the same target agree much less on the order.
+MIN_STABLE_EXAMPLES = 250
+MIN_CLASS_EXAMPLES = 5
+
+
+def sample_warnings(dataset: TargetDataset) -> list[str]:
+    """Plain-text warnings about a sample too small to give a stable order (empty when it is fine)."""
+    out = []
+    if len(dataset) < MIN_STABLE_EXAMPLES:
+        out.append(
+            f"Only {len(dataset)} examples: below about {MIN_STABLE_EXAMPLES} the order of the tasks changes a lot "
+            "from one sample to another (measured on real targets), so treat close positions as ties and use "
+            "more examples if you have them."
+        )
+    if not dataset.is_regression:
+        small = {name: count for name, count in dataset.class_counts().items() if count < MIN_CLASS_EXAMPLES}
+        if small:
+            shown = ", ".join(f"'{name[:60]}' ({count})" for name, count in list(small.items())[:5])
+            more = f" and {len(small) - 5} more" if len(small) > 5 else ""
+            out.append(
+                f"{len(small)} class(es) have fewer than {MIN_CLASS_EXAMPLES} examples: {shown}{more}. "
+                "Scores for such classes rest on a handful of texts."
+            )
+    return out
 
 
 _TICK = object()
@@ -483,6 +603,7 @@ def compute_task_ranking(
     progress: ProgressCallback | None = None,
     token: str | None = None,
     max_length: int = 128,
+    stability: StabilitySettings | None = DEFAULT_STABILITY,
 ) -> TaskRanking:
     """Rank the intermediate tasks (ESMs) for ``dataset`` by ESM-LogME, best first.
 
@@ -494,6 +615,8 @@ def compute_task_ranking(
             ESM folders, or source objects.
         filters: task id substring, language, maximum count.
         progress: called as ``progress(stage, done, total)``.
+        stability: resampling of the leading tasks (rank intervals, ties with the leader, and
+            the order by mean rank over resamples); None for the plain single-sample order.
     """
     ranking = None
     for event in iter_task_ranking(
@@ -506,6 +629,7 @@ def compute_task_ranking(
         device=device,
         token=token,
         max_length=max_length,
+        stability=stability,
     ):
         if progress and event.total:
             progress(event.stage, event.done, event.total)

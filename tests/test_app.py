@@ -62,7 +62,7 @@ def test_rank_example_streams_and_ranks_bundled_pool(ranked):
     assert len(ranked) > 3, "progress should stream before the result"
     status, summary, table, skipped, bar, hist, size, csv_path, json_path, raw = ranked[-1][:10]
     assert status.startswith("✅")
-    assert "Best task" in summary
+    assert "Top candidate" in summary and "predicted to" not in summary
     assert isinstance(table, pd.DataFrame) and len(table) == 39
     assert pd.api.types.is_float_dtype(table["Score"])
     assert table["Score"].is_monotonic_decreasing

@@ -15,7 +15,14 @@ from hfselect_core.embedding import load_embedding_model
 from hfselect_core.errors import CancelledError, NoESMsFoundError
 from hfselect_core.esm import ESM
 from hfselect_core.logme import logme
-from hfselect_core.ranking import COLUMNS, RankingEvent, TaskRanking, compute_task_ranking, iter_task_ranking
+from hfselect_core.ranking import (
+    COLUMNS,
+    STABILITY_COLUMNS,
+    RankingEvent,
+    TaskRanking,
+    compute_task_ranking,
+    iter_task_ranking,
+)
 
 GOOD = ["org/task_a", "org/task_b", "org/task_c", "org/task_d"]
 
@@ -53,7 +60,9 @@ def test_ranking_from_folder(tiny_bert_dir, dataset, esm_dir):
     assert len(ranking) == 4
     assert sorted(r.config.task_id for r in ranking) == GOOD
     scores = [r.score for r in ranking]
-    assert scores == sorted(scores, reverse=True)
+    # The default order is by mean rank over resamples (see stability.py); it holds every task once.
+    mean_ranks = [r.stability.mean_rank for r in ranking]
+    assert mean_ranks == sorted(mean_ranks)
     assert [r.rank for r in ranking] == [1, 2, 3, 4]
     assert all(np.isfinite(scores))
     assert len(set(scores)) == 4
@@ -80,7 +89,7 @@ def test_ranking_from_folder(tiny_bert_dir, dataset, esm_dir):
         assert abs(row.score - expected) <= 1e-5 * abs(expected), (row.name, row.score, expected)
 
     df = ranking.to_pandas()
-    assert list(df.columns) == COLUMNS
+    assert list(df.columns) == [*COLUMNS, *STABILITY_COLUMNS]
     assert df["Rank"].tolist() == [1, 2, 3, 4]
     assert df["Score"].dtype == np.float64
     assert df["Num Examples"].tolist() == [1000] * 4

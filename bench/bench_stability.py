@@ -1,0 +1,285 @@
+"""Stability benchmark: how much of a ranking's order is signal, and does resampling help?
+
+Stages (each reuses the embeddings cached by ``embed``):
+
+* ``embed``: embed up to 2 x 1,000 disjoint training rows of each target from
+  ``/work/shared/datasets`` with the bundled all-MiniLM-L6-v2 (cached under ``--cache``).
+* ``tau``: Kendall tau between the rankings of the bundled pool (the target's own ESM left out)
+  computed on two disjoint samples of the same target and size, for the single-sample LogME
+  order and the orders aggregated over resamples; by sample size (this gives the warning threshold).
+  The 8 targets with real fine-tuning outcomes (``/work/shared/quality``) also get regret@5.
+* ``summary``: Markdown tables of the ``tau`` results (``--results``).
+* ``time``: wall time of a plain ranking vs. a ranking with stability, alternating in one process.
+
+Run: ``.venv/bin/python bench/bench_stability.py all`` (results printed as Markdown tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATASETS = Path("/work/shared/datasets")
+QUALITY = Path("/work/shared/quality/transfer_minilm_dev.json")
+TARGETS = [
+    "sst2",
+    "ag_news",
+    "banking77",
+    "mrpc",
+    "cola",
+    "tweet_eval_hate",
+    "financial_phrasebank",
+    "stsb",
+    "sst5",
+    "tweet_eval_sentiment",
+    "emotion",
+    "trec_coarse",
+]
+ROWS_PER_HALF = 1000
+
+
+def core(module: str):
+    """A module of hfselect_core; on a machine without the app's dependencies (pandas, datasets:
+    the GPU box) only the math modules are loaded, bypassing the package's __init__."""
+    import importlib
+
+    try:
+        import hfselect_core  # noqa: F401
+    except ImportError:
+        import types
+
+        stub = types.ModuleType("hfselect_core")
+        stub.__path__ = [str(ROOT / "hfselect_core")]
+        sys.modules["hfselect_core"] = stub
+    return importlib.import_module(f"hfselect_core.{module}")
+
+
+def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
+    """Kendall's tau between two rankings without ties (positions of the same items)."""
+    da = np.sign(a[:, None] - a[None, :])
+    db = np.sign(b[:, None] - b[None, :])
+    n = len(a)
+    return float((da * db).sum() / (n * (n - 1)))
+
+
+def manifest() -> dict:
+    data = json.loads((DATASETS / "manifest.json").read_text())
+    return {t["name"]: t for t in data["tasks"]}
+
+
+def embed_targets(cache: Path, targets: list[str]) -> None:
+    import pandas as pd
+
+    from hfselect_core.data import TEXT_SEPARATOR
+    from hfselect_core.embedding import BUNDLED_MODEL_ID, load_embedding_model
+
+    cache.mkdir(parents=True, exist_ok=True)
+    model = load_embedding_model(BUNDLED_MODEL_ID, device="cpu")
+    tasks = manifest()
+    for name in targets:
+        out = cache / f"{name}.npz"
+        if out.exists():
+            continue
+        task = tasks[name]
+        df = pd.read_parquet(DATASETS / task["files"]["train"])
+        rng = np.random.default_rng(0)
+        take = min(len(df), 2 * ROWS_PER_HALF)
+        rows = rng.permutation(len(df))[:take]
+        df = df.iloc[rows]
+        cols = task["text_columns"]
+        texts = df[cols[0]].astype(str)
+        for col in cols[1:]:
+            texts = texts + TEXT_SEPARATOR + df[col].astype(str)
+        t0 = time.perf_counter()
+        emb = model.embed(texts.tolist(), batch_size=64)
+        labels = df["label"].to_numpy()
+        np.savez(out, embeddings=emb, labels=labels, regression=task.get("num_labels") is None)
+        print(f"{name}: {len(texts)} texts in {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def load_pool(device: str = "cpu"):
+    """The bundled pool as (names, weights (K, d, d), biases (K, d)); names are the pool's folder names."""
+    from safetensors.numpy import load_file
+
+    root = ROOT / "assets" / "esms" / "sentence-transformers__all-MiniLM-L6-v2"
+    names, weights, biases = [], [], []
+    for folder in sorted(p for p in root.iterdir() if (p / "model.safetensors").is_file()):
+        tensors = load_file(str(folder / "model.safetensors"))
+        names.append(folder.name)
+        weights.append(tensors.get("model.weight", tensors.get("sequential.0.weight")))
+        biases.append(tensors.get("model.bias", tensors.get("sequential.0.bias")))
+    return names, np.stack(weights), np.stack(biases)
+
+
+def positions(order: np.ndarray) -> np.ndarray:
+    """Position of each item (0 = first) from an order of item indices."""
+    pos = np.empty(len(order), dtype=int)
+    pos[np.asarray(order)] = np.arange(len(order))
+    return pos
+
+
+def sample_orders(x, y, regression, weights, biases, device, num_resamples, candidates, bootstrap=False):
+    """Single-sample scores and the orders the product can give, for one sample.
+
+    Only the leading ``max(candidates)`` tasks of the single-sample order are resampled, as in the
+    product; 'top m' orders reorder the leading m by their resampled mean rank (or mean score).
+    """
+    st = core("stability")
+    AffineLogME = core("logme").AffineLogME  # noqa: N806
+
+    single = AffineLogME(x, y, regression, device=device).score_many(weights, biases)
+    single_order = np.argsort(-single, kind="stable")
+    top = single_order[: max(candidates)]
+    orders = {"single": single_order}
+    methods = [st.HALF] + ([st.BOOTSTRAP] if bootstrap else [])
+    for method in methods:
+        settings = st.StabilitySettings(num_resamples=num_resamples, method=method, max_candidates=0)
+        resampled = st.resample_scores(x, y, regression, weights[top], biases[top], settings, device=device)
+        for how in (st.ORDER_MEAN_RANK, st.ORDER_MEAN_SCORE):
+            for m in candidates:
+                sub = st.aggregate_order(resampled[:, :m], how, single[top[:m]])
+                orders[f"{method} {how}, top {m}"] = np.concatenate([top[:m][sub], single_order[m:]])
+    return orders, None
+
+
+def tau_stage(
+    cache: Path, targets: list[str], sizes: list[int], pairs: int, device: str, num_resamples: int, out: Path
+):
+    """Kendall tau between the orders of two disjoint samples of each target, per order and size."""
+    names, weights, biases = load_pool()
+    perf = json.loads(QUALITY.read_text())["perf"] if QUALITY.exists() else {}
+    records = []
+    for target in targets:
+        data = np.load(cache / f"{target}.npz")
+        x, y, regression = data["embeddings"], data["labels"], bool(data["regression"])
+        keep = [i for i, n in enumerate(names) if n != target]  # the target's own ESM is left out
+        w, b = weights[keep], biases[keep]
+        pool = [names[i] for i in keep]
+        for n in sizes:
+            usable = len(y) // (2 * n)
+            for pair in range(min(pairs if n < 1000 else 1, usable)):
+                t0 = time.perf_counter()
+                halves = []
+                for side in range(2):
+                    start = (2 * pair + side) * n
+                    rows = slice(start, start + n)
+                    halves.append(sample_orders(x[rows], y[rows], regression, w, b, device, num_resamples, [8, 15]))
+
+                for key in halves[0][0]:
+                    pa, pb = positions(halves[0][0][key]), positions(halves[1][0][key])
+                    top_same = int(halves[0][0][key][0] == halves[1][0][key][0])
+                    rec = {
+                        "target": target,
+                        "n": n,
+                        "pair": pair,
+                        "order": key,
+                        "tau": kendall_tau(pa, pb),
+                        "same_top1": top_same,
+                        "top3_overlap": len(set(halves[0][0][key][:3]) & set(halves[1][0][key][:3])) / 3,
+                    }
+                    if target in perf:
+                        for side in range(2):
+                            order = [pool[i] for i in halves[side][0][key]]
+                            rec[f"regret5_{side}"] = regret_at_k(order, perf[target], target, 5)
+                            rec[f"regret1_{side}"] = regret_at_k(order, perf[target], target, 1)
+                    records.append(rec)
+                print(f"{target} n={n} pair {pair}: {time.perf_counter() - t0:.1f} s", flush=True)
+                out.write_text(json.dumps(records))  # after every pair: a cut-short run keeps its results
+    out.write_text(json.dumps(records))
+    return records
+
+
+def regret_at_k(order: list[str], perf: dict, target: str, k: int) -> float:
+    """regret@k as the yardstick's evaluate.py defines it (the target itself and 'base' left out)."""
+    scores = {s: v for s, v in perf.items() if s not in (target, "base") and v == v}
+    order = [s for s in order if s in scores]
+    best = max(scores.values())
+    return (best - max(scores[s] for s in order[:k])) / best * 100
+
+
+def time_stage(sizes: list[int], repeats: int, target: str = "tweet_eval_sentiment") -> list[dict]:
+    """Wall time of compute_task_ranking (bundled pool, bundled MiniLM) without and with stability,
+    alternating in one process after a warm-up, on a real target's texts."""
+    import pandas as pd
+
+    from hfselect_core.data import TargetDataset
+    from hfselect_core.ranking import compute_task_ranking
+    from hfselect_core.stability import StabilitySettings
+
+    task = manifest()[target]
+    df = pd.read_parquet(DATASETS / task["files"]["train"])
+    rows = []
+    for n in sizes:
+        data = TargetDataset.from_pandas(df, task["text_columns"], "label", num_examples=n, seed=1)
+        compute_task_ranking(data, source="bundled", device="cpu", stability=None)  # warm-up
+        times: dict[str, list[float]] = {"plain": [], "stability": []}
+        stage = []
+        for _ in range(repeats):
+            for key, settings in (("plain", None), ("stability", StabilitySettings())):
+                t0 = time.perf_counter()
+                ranking = compute_task_ranking(data, source="bundled", device="cpu", stability=settings)
+                times[key].append(time.perf_counter() - t0)
+                if settings is not None:
+                    stage.append(ranking.stage_seconds.get("stability", 0.0))
+        plain, stab = float(np.median(times["plain"])), float(np.median(times["stability"]))
+        row = {
+            "n": n,
+            "plain_s": plain,
+            "stability_s": stab,
+            "overhead": stab / plain - 1,
+            "stage_s": float(np.median(stage)),
+        }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def summarise_tau(paths: list[Path]) -> str:
+    """Markdown tables: mean tau / top-1 agreement / top-3 overlap / regret@5 per order and size."""
+    import pandas as pd
+
+    df = pd.concat([pd.DataFrame(json.loads(p.read_text())) for p in paths if p.exists()], ignore_index=True)
+    df["regret5"] = df[["regret5_0", "regret5_1"]].mean(axis=1) if "regret5_0" in df else np.nan
+    lines = [
+        f"{df['target'].nunique()} targets, {df.groupby(['target', 'n', 'pair']).ngroups} sample pairs.",
+        "",
+        "| order | n | Kendall tau (two disjoint samples) | same top task | top-3 overlap | regret@5 (8 targets with transfers) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (order, n), g in df.groupby(["order", "n"], sort=True):
+        lines.append(
+            f"| {order} | {n} | {g['tau'].mean():.3f} | {g['same_top1'].mean():.2f} | {g['top3_overlap'].mean():.2f} "
+            f"| {g['regret5'].mean():.2f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=["embed", "tau", "time", "summary", "all"])
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/hfselect_stability_cache"))
+    parser.add_argument("--targets", nargs="*", default=TARGETS)
+    parser.add_argument("--sizes", nargs="*", type=int, default=[100, 250, 500, 1000])
+    parser.add_argument("--pairs", type=int, default=2, help="disjoint sample pairs per target and size")
+    parser.add_argument("--resamples", type=int, default=10)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--results", nargs="*", type=Path, default=[Path("/tmp/hfselect_stability_tau.json")])
+    parser.add_argument("--out", type=Path, default=Path("/tmp/hfselect_stability_tau.json"))
+    args = parser.parse_args()
+    if args.stage in ("embed", "all"):
+        embed_targets(args.cache, args.targets)
+    if args.stage in ("tau", "all"):
+        tau_stage(args.cache, args.targets, args.sizes, args.pairs, args.device, args.resamples, args.out)
+    if args.stage in ("summary", "all"):
+        print(summarise_tau(args.results))
+    if args.stage in ("time", "all"):
+        time_stage(args.sizes, args.repeats)

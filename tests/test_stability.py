@@ -1,0 +1,158 @@
+"""Stability of a ranking: resamples of the embedded sample, rank intervals, ties, aggregation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import make_texts, write_esm_folder
+
+from hfselect_core import stability as st
+from hfselect_core.app_logic import results_frame, summary_markdown
+from hfselect_core.data import TargetDataset
+from hfselect_core.logme import logme
+from hfselect_core.ranking import STABILITY_COLUMNS, compute_task_ranking, sample_warnings
+
+
+def separable(n: int = 200, d: int = 8, seed: int = 0):
+    """Embeddings whose first dimension carries the label; maps that keep it or wipe it."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, size=n)
+    x = rng.standard_normal((n, d))
+    x[:, 0] += 3.0 * labels
+    keep = np.eye(d)
+    weights, biases = [keep], [np.zeros(d)]
+    for i in range(4):
+        wipe = np.eye(d) + 0.01 * rng.standard_normal((d, d))
+        wipe[0, :] = 0.0  # the informative direction is gone
+        weights.append(wipe)
+        biases.append(np.zeros(d))
+    return x, labels, np.stack(weights), np.stack(biases)
+
+
+def test_half_splits_are_complementary_and_seeded():
+    a = st.resample_indices(101, 6, st.HALF, seed=3)
+    assert all(np.array_equal(u, v) for u, v in zip(a, st.resample_indices(101, 6, st.HALF, seed=3)))
+    for first, second in zip(a[0::2], a[1::2]):
+        assert len(first) == len(second) == 50
+        assert not set(first) & set(second)
+    other = st.resample_indices(101, 6, st.HALF, seed=4)
+    assert not np.array_equal(a[0], other[0])
+    boot = st.resample_indices(50, 3, st.BOOTSTRAP, seed=1)
+    assert all(len(rows) == 50 for rows in boot) and len(set(boot[0])) < 50
+
+
+def test_resampled_scores_are_exact_and_deterministic():
+    x, y, w, b = separable()
+    settings = st.StabilitySettings(num_resamples=4, seed=11)
+    scores = st.resample_scores(x, y, False, w, b, settings)
+    again = st.resample_scores(x, y, False, w, b, settings)
+    np.testing.assert_array_equal(scores, again)
+    assert not np.array_equal(scores, st.resample_scores(x, y, False, w, b, st.StabilitySettings(4, seed=12)))
+    # Each resample's score is LogME of the mapped features of exactly those rows.
+    rows = st.resample_indices(len(y), 4, st.HALF, seed=11)[2]
+    features = x[rows] @ w[3].T + b[3]
+    assert scores[2, 3] == pytest.approx(logme(features, y[rows]), rel=1e-6)
+
+
+def test_clear_leader_is_not_tied_and_interchangeable_tasks_are():
+    x, y, w, b = separable()
+    single = st.resample_scores(x, y, False, w, b, st.StabilitySettings(2))[0]
+    report = st.assess(x, y, False, w, b, single, st.StabilitySettings(num_resamples=10, seed=0))
+    assert report.candidates[0] == 0
+    leader = report.tasks[0]
+    assert (leader.rank_low, leader.rank_high, leader.top_k_share) == (1, 1, 1.0)
+    assert report.tied_count == 1
+    others = report.tasks[1:]
+    assert all(t.rank_low >= 2 for t in others)
+    # The four wiped maps are near copies: their intervals overlap each other widely.
+    assert max(t.rank_high for t in others) - min(t.rank_low for t in others) >= 2
+
+
+def test_aggregate_orders():
+    scores = np.array([[3.0, 2.0, 1.0], [1.0, 2.5, 3.0], [3.0, 2.8, 0.0]])
+    assert st.rank_matrix(scores).tolist() == [[1, 2, 3], [3, 2, 1], [1, 2, 3]]
+    assert st.aggregate_order(scores, st.ORDER_MEAN_RANK, np.array([0.0, 1.0, 0.0])).tolist() == [0, 1, 2]
+    assert st.aggregate_order(scores, st.ORDER_MEAN_SCORE).tolist() == [1, 0, 2]
+    assert st.aggregate_order(scores, st.ORDER_SINGLE, np.array([0.0, 1.0, 2.0])).tolist() == [2, 1, 0]
+    with pytest.raises(ValueError):
+        st.StabilitySettings(method="jackknife")
+
+
+@pytest.fixture(scope="module")
+def dataset() -> TargetDataset:
+    texts = make_texts(60, seed=4)
+    labels = ["pos" if ("good" in t or "great" in t) else "neg" for t in texts]
+    labels[:2] = ["pos", "neg"]
+    return TargetDataset.from_pandas(pd.DataFrame({"text": texts, "label": labels}), "text", "label")
+
+
+@pytest.fixture(scope="module")
+def esm_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("esms")
+    for i in range(6):
+        write_esm_folder(root / f"org__t{i}", f"org/t{i}", seed=i, base_model="tiny/base")
+    write_esm_folder(root / "local_task", "local_task_without_hub_id", seed=9, base_model="tiny/base")
+    return root
+
+
+def test_ranking_carries_stability_deterministically(tiny_bert_dir, dataset, esm_dir, tmp_path):
+    settings = st.StabilitySettings(num_resamples=6, max_candidates=4, seed=5)
+    kwargs = dict(base_model=str(tiny_bert_dir), source=str(esm_dir), device="cpu", stability=settings)
+    first = compute_task_ranking(dataset, **kwargs)
+    second = compute_task_ranking(dataset, **kwargs)
+    assert [(r.name, r.stability) for r in first] == [(r.name, r.stability) for r in second]
+    resampled = [r for r in first if r.stability is not None]
+    assert len(resampled) == 4 and all(r.rank <= 4 for r in resampled)
+    assert first.best.stability.tied_with_leader
+    assert "stability" in first.stage_seconds
+    assert first.class_counts == dataset.class_counts() and sum(first.class_counts.values()) == len(dataset)
+    df = first.to_pandas()
+    assert list(df.columns[-len(STABILITY_COLUMNS) :]) == STABILITY_COLUMNS
+    assert df["Rank Low"].notna().sum() == 4 and df["Rank Low"].isna().sum() == len(first) - 4
+    exported = json.loads(first.to_json())
+    assert exported["stability"]["num_resamples"] == 6
+    assert exported["ranking"][0]["stability"]["rank_low"] == 1
+    assert exported["class_counts"] == first.class_counts
+    assert "Top-k Share" in first.to_csv().splitlines()[0]
+    plain = compute_task_ranking(dataset, **{**kwargs, "stability": None})
+    assert all(r.stability is None for r in plain) and plain.stability is None
+    scores = [r.score for r in plain]
+    assert scores == sorted(scores, reverse=True)
+    # Same scores either way: stability only adds intervals and (by mean rank) reorders the leaders.
+    assert sorted(r.score for r in plain) == pytest.approx(sorted(r.score for r in first))
+
+
+def test_summary_words_are_honest(tiny_bert_dir, dataset, esm_dir):
+    ranking = compute_task_ranking(
+        dataset,
+        base_model=str(tiny_bert_dir),
+        source=str(esm_dir),
+        device="cpu",
+        stability=st.StabilitySettings(num_resamples=4, max_candidates=7),
+    )
+    text = summary_markdown(ranking)
+    assert "predicted to help" not in text and "predicted to hurt" not in text
+    assert "reference" in text.lower()
+    assert "neg" in text and "pos" in text  # class counts of the sample
+    frame = results_frame(ranking)
+    for col in ("Rank Interval", "Top-3 Share"):
+        assert col in frame.columns
+    linked = frame.loc[frame["ESM"] == "local_task", "Task ID"].iloc[0]
+    assert "huggingface.co" not in linked  # an id that is not owner/name is not linked to the Hub
+    assert "https://huggingface.co/datasets/org/t" in " ".join(frame["Task ID"])
+
+
+def test_warnings_for_small_samples_and_tiny_classes():
+    small = TargetDataset.from_pandas(
+        pd.DataFrame({"text": [f"t {i}" for i in range(40)], "label": ["a"] * 37 + ["b"] * 3}), "text", "label"
+    )
+    warnings = sample_warnings(small)
+    assert any("Only 40 examples" in w for w in warnings)
+    assert any("'b' (3)" in w for w in warnings)
+    big = TargetDataset.from_pandas(
+        pd.DataFrame({"text": [f"t {i}" for i in range(400)], "label": ["a", "b"] * 200}), "text", "label"
+    )
+    assert sample_warnings(big) == []
