@@ -40,21 +40,24 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 # --- escaping ------------------------------------------------------------------------------
 
-# Markdown syntax characters; a backslash makes each one literal.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+# Characters that are Markdown or HTML syntax, or that let the renderer turn text into a link
+# ("https://x", "www.x", "a@b.c"). Each becomes a numeric character reference: shown as the
+# character, never parsed as syntax (a backslash escape would show inside autolinked URLs).
+_MD_ENTITIES = {ord(c): f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~<>&\"':/=@$%^"}
 
 
 def md_text(value: object, max_chars: int = 500) -> str:
     """Untrusted text (URL, upload, column name, Hub card, ESM config) made safe inside Markdown/HTML.
 
-    HTML is entity-escaped and Markdown syntax backslash-escaped, so the text renders as typed and never
-    as a link, form, image or heading. Long values are cut so one field cannot flood the page.
+    Every character that could start Markdown or HTML syntax, or an automatic link, is written as a
+    numeric character reference, so the text renders as typed and never as a link, form, image or
+    heading. Whitespace runs become one space (no line breaks, no code blocks); long values are cut
+    so one field cannot flood the page.
     """
     text = "" if value is None else str(value)
     if len(text) > max_chars:
         text = text[:max_chars] + "…"
-    text = " ".join(text.split())
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    return " ".join(text.split()).translate(_MD_ENTITIES)
 
 
 def md_code(value: object, max_chars: int = 200) -> str:
