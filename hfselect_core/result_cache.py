@@ -28,13 +28,17 @@ import re
 import tempfile
 import threading
 import time
+import types
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from . import hub
 from .esm import ESMConfig
-from .ranking import RankedTask, TaskRanking
+from .ranking import TaskRanking
 from .sources import BundledESMSource, ESMFilters, HubESMSource, bundled_pool_dir
 
 log = logging.getLogger(__name__)
@@ -171,7 +175,7 @@ class ResultCache:
             "created": time.time(),
             "restricted": bool(restricted),
             "target": target_label,
-            "ranking": ranking.to_dict(),
+            "ranking": ranking_to_data(ranking),
         }
         text = json.dumps(entry, ensure_ascii=False, default=str)
         with self._lock:
@@ -219,36 +223,68 @@ def default_cache() -> ResultCache:
     return _default[folder]
 
 
-def _stored(result_id: str, data: dict) -> StoredResult:
+def _stored(result_id: str, data: dict) -> StoredResult | None:
+    try:
+        return _read_entry(result_id, data)
+    except Exception:  # noqa: BLE001 - a damaged or older entry is a miss, never an error
+        log.warning("unreadable stored result %s ignored", result_id)
+        return None
+
+
+def _read_entry(result_id: str, data: dict) -> StoredResult:
     return StoredResult(
         result_id,
-        ranking_from_dict(data["ranking"]),
+        ranking_from_data(data["ranking"]),
         float(data.get("created", 0)),
         bool(data.get("restricted", True)),
         str(data.get("target", "")),
     )
 
 
-def ranking_from_dict(data: dict) -> TaskRanking:
-    """A :class:`TaskRanking` from :meth:`TaskRanking.to_dict` output."""
-    rows = []
-    for row in data.get("ranking", []):
-        row = dict(row)
-        rank, name, score, source = row.pop("rank"), row.pop("esm"), row.pop("score"), row.pop("source", "")
-        rows.append(RankedTask(int(rank), str(name), ESMConfig.from_dict(row), float(score), str(source)))
-    from .sources import SkippedESM
+def ranking_to_data(ranking: TaskRanking) -> dict:
+    """Every field of a ranking as JSON-ready data (generic: fields added to TaskRanking come along)."""
+    return json.loads(json.dumps(dataclasses.asdict(ranking), default=_json_default))
 
-    return TaskRanking(
-        rows,
-        [SkippedESM(s["esm"], s["reason"]) for s in data.get("skipped", [])],
-        data.get("base_model", ""),
-        int(data.get("num_examples", 0)),
-        data.get("task_type", ""),
-        float(data.get("seconds", 0.0)),
-        dict(data.get("stage_seconds", {})),
-        list(data.get("notes", [])),
-        data.get("baseline_score"),
-    )
+
+def ranking_from_data(data: dict) -> TaskRanking:
+    """The :class:`TaskRanking` that :func:`ranking_to_data` wrote (ESM configs re-validated)."""
+    return _decode(TaskRanking, data)
+
+
+def _json_default(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def _decode(hint, value):
+    if value is None:
+        return None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        return _decode(options[0], value) if len(options) == 1 else value
+    if hint is ESMConfig:
+        fields = {k: v for k, v in value.items() if k != "extra"}
+        return ESMConfig.from_dict({**fields, **(value.get("extra") or {})})
+    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+        try:
+            hints = typing.get_type_hints(hint)
+        except Exception:  # noqa: BLE001 - an annotation that cannot be resolved: take values as they are
+            hints = {}
+        kwargs = {
+            f.name: _decode(hints.get(f.name, typing.Any), value[f.name])
+            for f in dataclasses.fields(hint)
+            if f.init and f.name in value
+        }
+        return hint(**kwargs)
+    if origin is list and isinstance(value, list):
+        return [_decode(args[0], v) for v in value] if args else value
+    if hint is np.ndarray:
+        return np.asarray(value)
+    return value
 
 
 # --- fingerprints --------------------------------------------------------------------------------

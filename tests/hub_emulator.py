@@ -79,6 +79,7 @@ class LoggedRequest:
     token: str | None
     seconds: float
     bytes_sent: int
+    at: float = 0.0  # time.time() when the request arrived
 
 
 def _blob_oid(data: bytes) -> str:
@@ -197,6 +198,7 @@ class HubEmulator:
         import anyio
 
         started = time.perf_counter()
+        arrived = time.time()
         path = "/" + request.path_params["path"]
         auth = request.headers.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else None
@@ -216,6 +218,7 @@ class HubEmulator:
                     token,
                     time.perf_counter() - started,
                     0 if request.method == "HEAD" else sent,
+                    arrived,
                 )
             )
         return response

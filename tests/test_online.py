@@ -309,3 +309,55 @@ def test_browser_ranks_a_hub_dataset_and_shares_the_stored_result(emu, env, tmp_
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+FAULT_SCRIPT = r"""
+import json, sys, time
+from hfselect_core import hub
+from hfselect_core.errors import CancelledError
+
+repos = {r.repo_id: r for r in hub.list_esm_repos("google-bert/bert-base-uncased")}
+first = [repos[f"esm-org/ESM_emu_task_{i:04d}"] for i in range(20)]
+started = time.monotonic()
+got = hub.fetch_esms(first, max_workers=4)
+out = {"retry_seconds": time.monotonic() - started, "ok": sum(hasattr(v, "is_dir") for v in got.values())}
+out["errors"] = [repr(v)[:200] for v in got.values() if not hasattr(v, "is_dir")]
+
+slow = [repos[f"esm-org/ESM_emu_task_{i:04d}"] for i in range(100, 200)]
+stop_at = time.monotonic() + 1.0
+out["stop_wall"] = time.time() + 1.0
+try:
+    hub.fetch_esms(slow, max_workers=8, should_stop=lambda: time.monotonic() > stop_at)
+    out["cancel"] = "finished"
+except CancelledError:
+    out["cancel"] = "cancelled"
+out["cancel_seconds"] = time.monotonic() - stop_at
+print(json.dumps(out), flush=True)
+"""
+
+
+def test_downloads_retry_429_and_5xx_and_cancel_stops_them_within_two_seconds(emu, env, tmp_path):
+    script = tmp_path / "faults.py"
+    script.write_text(FAULT_SCRIPT)
+    rate_limited = emu.add_fault(r"^/esm-org/ESM_emu_task_000\d/resolve/", status=429, times=3, retry_after=1)
+    server_errors = emu.add_fault(r"^/esm-org/ESM_emu_task_001\d/resolve/", status=503, times=2)
+    slow = emu.add_fault(r"^/esm-org/ESM_emu_task_01\d\d/resolve/", delay=2.0, times=10_000)
+    emu.clear_log()
+    try:
+        result = _run([str(script)], {**env, "HF_HOME": str(tmp_path / "hf")})
+    finally:
+        slow.times = 0
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    # Every ESM arrives although the Hub said 429 (three times) and 503 (twice) on the way ...
+    assert out["ok"] == 20, out["errors"]
+    assert rate_limited.times == 0 and server_errors.times == 0
+    assert sum(r.status == 429 for r in emu.log) == 3 and sum(r.status == 503 for r in emu.log) == 2
+    # ... after waiting as long as Retry-After asked (1 s).
+    assert out["retry_seconds"] >= 1.0
+    # Cancel: the call returns within 2 s, and no new request starts afterwards (a worker may still
+    # finish the file it was on: its HEAD and GET).
+    assert out["cancel"] == "cancelled" and out["cancel_seconds"] < 2.0
+    slow_requests = emu.requests(r"^/esm-org/ESM_emu_task_01\d\d/resolve/")
+    started_late = [r for r in slow_requests if r.at > out["stop_wall"] + 0.3 and r.method == "HEAD"]
+    assert len(slow_requests) <= 2 * 8 and not started_late, [(r.method, r.path, r.at) for r in slow_requests]
