@@ -141,6 +141,8 @@ def compare(args: argparse.Namespace) -> None:
         common = sorted(set(a) & set(b))
         diffs = np.array([abs(a[k] - b[k]) for k in common])
         rel = np.array([abs(a[k] - b[k]) / max(abs(a[k]), 1e-12) for k in common])
+        pairs = [(i, j) for n, i in enumerate(common) for j in common[n + 1 :]]
+        swapped = [(i, j) for i, j in pairs if (a[i] - a[j]) * (b[i] - b[j]) < 0]
         top_a = sorted(common, key=lambda k: -a[k])[:5]
         top_b = sorted(common, key=lambda k: -b[k])[:5]
         result["examples"][ex["name"]] = {
@@ -151,6 +153,8 @@ def compare(args: argparse.Namespace) -> None:
             "top5_bundled": top_a,
             "top5_ray": top_b,
             "same_order": sorted(common, key=lambda k: -a[k]) == sorted(common, key=lambda k: -b[k]),
+            "kendall_tau": 1 - 2 * len(swapped) / len(pairs),
+            "swapped_pairs": [[i, j, a[i] - a[j]] for i, j in swapped],
         }
         print(ex["name"], json.dumps(result["examples"][ex["name"]]), flush=True)
     shutil.rmtree(scratch, ignore_errors=True)

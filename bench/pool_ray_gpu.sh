@@ -22,7 +22,7 @@ nproc | sed 's/^/cpus /' | tee -a $OUT/env.txt
 # 1. The pool, 7 ESMs sharing the GPU (as the 319 s build ran 7 processes), 2 CPUs each.
 start=$(date +%s.%N)
 python3 $W/code/scripts/build_pool.py --manifest $W/data/manifest.json --out /tmp/raypool \
-    --model-path $W/model --esms-per-gpu ${ESMS_PER_GPU:-7} --cpus-per-esm 2 --progress-every 15 2>&1 | grep -v "Loading weights\|Writing model" | tee $OUT/build.log
+    --model-path $W/model --esms-per-gpu ${ESMS_PER_GPU:-7} --cpus-per-esm 2 --progress-every 15 2>&1 | grep -v "Loading weights\|Writing model" | tee $OUT/build.log || echo "build exited with status $?"
 end=$(date +%s.%N)
 python3 -c "print('command wall seconds', round($end - $start, 1))" | tee -a $OUT/build.log
 cp /tmp/raypool/pool_report.json $OUT/

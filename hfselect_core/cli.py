@@ -167,11 +167,18 @@ def build_parser() -> argparse.ArgumentParser:
     cov = sub.add_parser("coverage", help="how many ESMs each base model has")
     cov.add_argument("--bundled-only", action="store_true")
     cov.set_defaults(func=cmd_coverage)
+    # Listed here for --help; main() hands everything after "pool" to hfselect_core.pool_cli (Ray).
+    sub.add_parser("pool", help="build an ESM pool on Ray from a task manifest (see: pool --help)", add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; errors are one line on stderr (exit 2 for bad input, 1 for anything else), never a traceback."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["pool"]:
+        from .pool_cli import main as pool_main
+
+        return pool_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

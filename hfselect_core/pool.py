@@ -19,6 +19,7 @@ per ESM and uses the rest of this module to decide what to build and to record w
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -101,13 +102,20 @@ class PoolTask:
         }
 
 
+@functools.lru_cache(maxsize=4096)
 def _file_digest(path: str) -> str | None:
-    """Size and modification time of a local data file: a cheap revision for files without one."""
+    """A content hash of a local data file: its revision when the manifest gives none.
+
+    Content, not path or date: copying the data to shared storage keeps every key.
+    """
+    digest = hashlib.sha256()
     try:
-        st = os.stat(path)
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 22):
+                digest.update(chunk)
     except OSError:
-        return None  # a URL: its revision must be given in the manifest
-    return f"file:{st.st_size}:{int(st.st_mtime)}"
+        return None  # a URL (hf://, s3://): give its revision in the manifest
+    return f"sha256:{digest.hexdigest()[:16]}"
 
 
 def _name_ok(name: str) -> bool:

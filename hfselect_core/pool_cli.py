@@ -51,12 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-length", type=int, default=128)
     g.add_argument("--developers", default="hfselect")
     g.add_argument("--code-version", default=None, help="pin the code version in the keys (default: a digest)")
+    g.add_argument("--deterministic", action="store_true", help="PyTorch deterministic algorithms in every task")
     g = p.add_argument_group("Ray")
     g.add_argument("--address", default=None, help="join this Ray cluster ('auto', 'ray://head:10001')")
     g.add_argument("--num-cpus", type=int, default=None, help="local Ray only: CPUs to use")
     g.add_argument("--num-gpus", type=int, default=None, help="local Ray only: GPUs to use")
     g.add_argument("--object-store-mb", type=int, default=None, help="local Ray only: object store size")
     g.add_argument("--working-dir", default=None, help="ship this folder (hfselect_core) to the cluster's workers")
+    g.add_argument("--dashboard", action="store_true", help="local Ray only: start Ray's dashboard (ray[default])")
     g.add_argument("--esms-per-gpu", type=float, default=4, help="ESMs sharing one GPU (sets --gpus-per-esm)")
     g.add_argument("--gpus-per-esm", type=float, default=None, help="GPU fraction per ESM (0 for CPU only)")
     g.add_argument("--cpus-per-esm", type=float, default=1)
@@ -113,7 +115,9 @@ def _run(args: argparse.Namespace) -> int:
 
     from . import pool_ray  # Ray is imported here only
 
-    pool_ray.init_ray(args.address, args.num_cpus, args.num_gpus, args.object_store_mb, args.working_dir)
+    pool_ray.init_ray(
+        args.address, args.num_cpus, args.num_gpus, args.object_store_mb, args.working_dir, args.dashboard
+    )
     try:
         gpus = args.gpus_per_esm
         if gpus is None:
@@ -130,6 +134,7 @@ def _run(args: argparse.Namespace) -> int:
             publish_interval_s=args.publish_interval,
             progress_every_s=args.progress_every,
             code_version=args.code_version,
+            deterministic=args.deterministic,
         )
         report = pool_ray.build_pool(tasks, recipe, args.out, run)
     finally:

@@ -74,6 +74,8 @@ class PoolSettings:
             ``publish`` each new ESM is uploaded there as it completes.
         publish_interval_s: at least this long between two uploads.
         progress_every_s: how often the progress line and ``pool_progress.json`` are refreshed.
+        deterministic: PyTorch's deterministic algorithms and a fixed cuBLAS workspace in every task,
+            for bitwise-reproducible rebuilds where the GPU allows them (see docs/POOL.md).
     """
 
     resources: TaskResources = dataclasses.field(default_factory=TaskResources)
@@ -85,9 +87,18 @@ class PoolSettings:
     publish_interval_s: float = 5.0
     progress_every_s: float = 10.0
     code_version: str | None = None
+    deterministic: bool = False
 
 
-def _run_task(task: PoolTask, recipe: PoolRecipe, key: str, code: str, out_dir: str, token: str | None) -> dict:
+def _run_task(
+    task: PoolTask, recipe: PoolRecipe, key: str, code: str, out_dir: str, token: str | None, deterministic: bool
+) -> dict:
+    if deterministic:
+        # Before cuBLAS starts in this worker; every task of the job asks the same, so order does not matter.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        import torch
+
+        torch.use_deterministic_algorithms(True, warn_only=True)
     # Ray sets CUDA_VISIBLE_DEVICES to the GPU(s) granted to this task (none for num_gpus=0).
     device = "cuda" if ray.get_gpu_ids() else "cpu"
     if device == "cpu":
@@ -197,7 +208,7 @@ def build_pool(
     def submit(task: PoolTask) -> None:
         attempts[task.name] += 1
         ref = _remote_task.options(name=f"esm:{task.name}", **options).remote(
-            task, recipe, keys[task.name], code, str(out), settings.token
+            task, recipe, keys[task.name], code, str(out), settings.token, settings.deterministic
         )
         in_flight[ref] = task
 
@@ -251,6 +262,7 @@ def build_pool(
         "recipe": recipe.settings,
         "resources": dataclasses.asdict(settings.resources),
         "max_attempts": settings.max_attempts,
+        "deterministic": settings.deterministic,
         "namespace": settings.namespace,
         "cluster": {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU", "memory")},
         "nodes": sum(1 for n in ray.nodes() if n.get("Alive")),
@@ -269,7 +281,7 @@ def init_ray(
     num_gpus: int | None = None,
     object_store_mb: int | None = None,
     working_dir: str | None = None,
-    include_dashboard: bool | None = None,
+    include_dashboard: bool = False,
 ) -> None:
     """Start a local Ray (no address) or join a cluster (``"auto"``, ``"ray://host:10001"``).
 
