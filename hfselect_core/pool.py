@@ -345,6 +345,7 @@ def load_task_dataset(task: PoolTask, max_examples: int, seed: int, token: str |
 
     from .data import TargetDataset
 
+    names = list(task.label_names) if task.label_names else None
     if task.path:
         suffix = task.path.lower().rsplit(".", 1)[-1]
         if suffix == "parquet":
@@ -360,6 +361,9 @@ def load_task_dataset(task: PoolTask, max_examples: int, seed: int, token: str |
 
         ds = datasets.load_dataset(task.hub_id, task.subset, split=task.split, revision=task.revision, token=token)
         df = ds.to_pandas()
+        feature = ds.features.get(task.label_column)
+        if names is None and isinstance(getattr(feature, "names", None), list):
+            names = list(feature.names)  # a ClassLabel column: its class names
     return TargetDataset.from_pandas(
         df,
         text_columns=list(task.text_columns),
@@ -368,7 +372,7 @@ def load_task_dataset(task: PoolTask, max_examples: int, seed: int, token: str |
         num_examples=max_examples,
         seed=seed,
         source=task.task_id,
-        label_names=list(task.label_names) if task.label_names else None,
+        label_names=names,
         subset=task.subset,
         split=task.split,
     )

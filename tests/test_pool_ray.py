@@ -26,9 +26,11 @@ from hfselect_core.training import TrainingSettings
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "tiny/bert-test"
 GOOD = ["t0", "t1", "t2", "t3", "t4"]
+HUB_TASK, HUB_DATASET = "t3", "pool-org/t3-data"
+N = 160
 
 
-def _write_tasks(root: Path, n: int = 240) -> Path:
+def _write_tasks(root: Path, n: int = N) -> Path:
     from helpers import make_texts
 
     tasks = []
@@ -38,6 +40,9 @@ def _write_tasks(root: Path, n: int = 240) -> Path:
         if i == 4:  # one regression task
             df = pd.DataFrame({"sentence": texts, "score": rng.normal(size=n)})
             entry = {"text_columns": ["sentence"], "label_column": "score", "label_names": "regression"}
+        elif name == HUB_TASK:  # read from the (emulated) Hub by the worker: no file
+            tasks.append({"name": name, "hub_id": HUB_DATASET, "text_columns": ["text"], "rows": {"train": 2}})
+            continue
         else:
             df = pd.DataFrame({"text": texts, "label": rng.integers(0, 2 + i % 3, n)})
             entry = {"text_columns": ["text"], "label_column": "label"}
@@ -61,7 +66,7 @@ def _command(manifest: Path, out: Path, model: Path, *extra: str) -> list[str]:
         str(ROOT / "scripts" / "build_pool.py"),
         *("--manifest", str(manifest), "--out", str(out), "--model-path", str(model), "--base-model", BASE),
         *("--num-cpus", "2", "--object-store-mb", "80", "--cpus-per-esm", "1"),
-        *("--epochs", "3", "--max-attempts", "2", "--progress-every", "0.5"),
+        *("--epochs", "2", "--max-attempts", "2", "--progress-every", "0.5"),
         *extra,
     ]
 
@@ -111,7 +116,8 @@ def _journal_events(out: Path) -> list[dict]:
 @pytest.mark.slow
 def test_pool_is_built_killed_resumed_and_reported(tmp_path, tiny_bert_dir):
     pytest.importorskip("ray")
-    from hub_emulator import HubEmulator
+    from helpers import make_texts
+    from hub_emulator import HubEmulator, add_parquet_dataset
 
     manifest = _write_tasks(tmp_path / "data")
     out = tmp_path / "pool"
@@ -142,6 +148,8 @@ def test_pool_is_built_killed_resumed_and_reported(tmp_path, tiny_bert_dir):
     # One finished ESM moves to the (emulated) Hub: found there by its key, it is not rebuilt.
     on_hub = first[0]
     with HubEmulator() as hub:
+        rows = {"text": make_texts(N, seed=3), "label": [i % 3 for i in range(N)]}
+        add_parquet_dataset(hub, HUB_DATASET, {"train": rows}, class_names={"label": ["neg", "mid", "pos"]})
         repo = pool.esm_repo_id("pool-org", BASE, on_hub)
         hub.add_model_folder(repo, out / on_hub, tags=["embedding_space_map", f"BaseLM:{BASE}"])
         for f in (out / on_hub).iterdir():
@@ -165,7 +173,7 @@ def test_pool_is_built_killed_resumed_and_reported(tmp_path, tiny_bert_dir):
         entry = by_name[name]
         expected = "on_hub" if name == on_hub else ("existing" if name in first else "built")
         assert entry["status"] == expected, (name, entry)
-        assert entry["r2"] is not None and np.isfinite(entry["mse"]) and entry["examples"] == 240
+        assert entry["r2"] is not None and np.isfinite(entry["mse"]) and entry["examples"] == N
         if expected == "built":
             assert entry["seconds"] > 0 and entry["attempts"] == 1 and entry["errors"] == []
     broken = by_name["broken"]
@@ -187,6 +195,8 @@ def test_pool_is_built_killed_resumed_and_reported(tmp_path, tiny_bert_dir):
             esm = ESM.from_folder(out / name)
             assert esm.config.base_model_name == BASE and esm.config.extra[pool.KEY_FIELD] == by_name[name]["key"]
             assert (out / name / "README.md").read_text().count("embedding_space_map") >= 1
+    from_hub = json.loads((out / HUB_TASK / "config.json").read_text())
+    assert (from_hub["task_id"], from_hub["label_names"]) == (HUB_DATASET, ["neg", "mid", "pos"])
     regression = json.loads((out / "t4" / "config.json").read_text()) if on_hub != "t4" else None
     assert regression is None or (regression["task_type"], regression["label_column"]) == ("regression", "score")
     assert not [p for p in out.iterdir() if p.name.startswith(".building-")]
