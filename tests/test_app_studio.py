@@ -123,3 +123,37 @@ def test_publish_with_fake_token(app_module, trained, monkeypatch):
 def test_publish_offline_says_hub_unreachable(app_module, trained):
     msg = app_module.publish(trained[-1][5], "alice/ESM_x", False, None)
     assert "cannot be reached" in msg and "Traceback" not in msg
+
+
+def test_collapsed_map_is_flagged_and_not_published_without_consent(app_module, tiny_bert_dir, monkeypatch):
+    """A run whose map fits poorly (a collapsed fine-tune: R² -0.70 with MiniLM at learning rate 0.9)
+    is reported as unreliable everywhere, and publishing refuses it unless the user ticks the box.
+
+    The collapse itself is the training's business; here the held-out R² is pinned to what such a
+    run measured, so the test covers what the app does with it.
+    """
+    import huggingface_hub
+
+    from hfselect_core import training
+
+    monkeypatch.setattr(training, "map_quality", lambda *a, **k: (0.9, -0.70))
+    monkeypatch.setenv("HFSELECT_ALLOWED_MODEL_DIRS", str(tiny_bert_dir.parent))
+    args = ["example", "product_reviews", *[None] * 6, "auto", 30, 1, str(tiny_bert_dir), 1, 8, 0.9, "closed_form"]
+    status, fit, check, card, download, folder = list(app_module.train_esm(*args))[-1]
+    assert status.startswith("⚠️ Done, but the ESM is not reliable: Its map fits poorly"), status
+    assert "This ESM is not reliable" in fit and "R² **-0.700**" in fit
+    assert "as expected" not in check and "its map fits poorly, so the self-check says little" in check
+
+    monkeypatch.setattr(hub, "hub_reachable", lambda *a, **k: True)
+    uploads = []
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: f"https://hf.co/{repo_id}")
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, **kw: uploads.append(kw["repo_id"]))
+
+    class Token:
+        token = "hf_fake_secret"
+
+    refused = app_module.publish(folder, "alice/ESM_poor", False, Token())
+    assert refused.startswith("❌ Not published") and "Publish even though the fit is poor" in refused
+    assert uploads == []
+    forced = app_module.publish(folder, "alice/ESM_poor", False, Token(), True)
+    assert forced.startswith("✅ Published") and uploads == ["alice/ESM_poor"]
