@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -207,7 +208,9 @@ def regret_at_k(order: list[str], perf: dict, target: str, k: int) -> float:
 
 def time_stage(sizes: list[int], repeats: int, target: str = "tweet_eval_sentiment") -> list[dict]:
     """Wall time of compute_task_ranking (bundled pool, bundled MiniLM) without and with stability,
-    alternating in one process after a warm-up, on a real target's texts."""
+    alternating in one process after a warm-up, on a real target's texts. Run it with
+    ``HFSELECT_EMBEDDING_CACHE_MB=0`` for fresh rankings (every run embeds), and without for
+    repeated rankings of the same texts (embeddings from the cache)."""
     import pandas as pd
 
     from hfselect_core.data import TargetDataset
@@ -221,7 +224,7 @@ def time_stage(sizes: list[int], repeats: int, target: str = "tweet_eval_sentime
         data = TargetDataset.from_pandas(df, task["text_columns"], "label", num_examples=n, seed=1)
         compute_task_ranking(data, source="bundled", device="cpu", stability=None)  # warm-up
         times: dict[str, list[float]] = {"plain": [], "stability": []}
-        stage = []
+        stage, embed, score = [], [], []
         for _ in range(repeats):
             for key, settings in (("plain", None), ("stability", StabilitySettings())):
                 t0 = time.perf_counter()
@@ -229,6 +232,9 @@ def time_stage(sizes: list[int], repeats: int, target: str = "tweet_eval_sentime
                 times[key].append(time.perf_counter() - t0)
                 if settings is not None:
                     stage.append(ranking.stage_seconds.get("stability", 0.0))
+                else:
+                    embed.append(ranking.stage_seconds.get("embed", 0.0))
+                    score.append(ranking.stage_seconds.get("score", 0.0))
         plain, stab = float(np.median(times["plain"])), float(np.median(times["stability"]))
         row = {
             "n": n,
@@ -236,20 +242,49 @@ def time_stage(sizes: list[int], repeats: int, target: str = "tweet_eval_sentime
             "stability_s": stab,
             "overhead": stab / plain - 1,
             "stage_s": float(np.median(stage)),
+            "embed_s": float(np.median(embed)),
+            "score_s": float(np.median(score)),
+            "embedding_cache_mb": os.environ.get("HFSELECT_EMBEDDING_CACHE_MB", "default"),
         }
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
 
 
-def summarise_tau(paths: list[Path]) -> str:
+def product_rows(df, cache: Path, min_class: int = 10, candidates: int = 8):
+    """The product's default order per sample pair: mean rank over half-splits of the top
+    ``candidates`` when every class of the sample has ``min_class`` examples (ranking.effective_stability),
+    else the single-sample order. Pairs whose two samples fall on different sides of the rule are
+    left out (counted in the 'pairs' column)."""
+    import pandas as pd
+
+    out = []
+    aggregated = f"half mean_rank, top {candidates}"
+    for (target, n, pair), g in df.groupby(["target", "n", "pair"]):
+        data = np.load(cache / f"{target}.npz")
+        y, regression = data["labels"], bool(data["regression"])
+        passes = []
+        for side in range(2):
+            rows = y[(2 * pair + side) * n : (2 * pair + side + 1) * n]
+            passes.append(regression or np.unique(rows, return_counts=True)[1].min() >= min_class)
+        if passes[0] != passes[1]:
+            continue
+        pick = g[g["order"] == (aggregated if passes[0] else "single")].copy()
+        pick["order"] = "product default (rule)"
+        out.append(pick)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def summarise_tau(paths: list[Path], cache: Path) -> str:
     """Markdown tables: mean tau / top-1 agreement / top-3 overlap / regret@5 per order and size."""
     import pandas as pd
 
     df = pd.concat([pd.DataFrame(json.loads(p.read_text())) for p in paths if p.exists()], ignore_index=True)
     df["regret5"] = df[["regret5_0", "regret5_1"]].mean(axis=1) if "regret5_0" in df else np.nan
+    df = pd.concat([df, product_rows(df, cache)], ignore_index=True)
     lines = [
-        f"{df['target'].nunique()} targets, {df.groupby(['target', 'n', 'pair']).ngroups} sample pairs.",
+        f"{df['target'].nunique()} targets, {df.groupby(['target', 'n', 'pair']).ngroups} sample pairs "
+        f"({(df['order'] == 'product default (rule)').sum()} of them for the product's rule).",
         "",
         "| order | n | Kendall tau (two disjoint samples) | same top task | top-3 overlap | regret@5 (8 targets with transfers) |",
         "|---|---|---|---|---|---|",
@@ -280,6 +315,6 @@ if __name__ == "__main__":
     if args.stage in ("tau", "all"):
         tau_stage(args.cache, args.targets, args.sizes, args.pairs, args.device, args.resamples, args.out)
     if args.stage in ("summary", "all"):
-        print(summarise_tau(args.results))
+        print(summarise_tau(args.results, args.cache))
     if args.stage in ("time", "all"):
         time_stage(args.sizes, args.repeats)

@@ -156,3 +156,21 @@ def test_warnings_for_small_samples_and_tiny_classes():
         pd.DataFrame({"text": [f"t {i}" for i in range(400)], "label": ["a", "b"] * 200}), "text", "label"
     )
     assert sample_warnings(big) == []
+
+
+def test_order_falls_back_to_score_when_a_class_is_too_small_for_half_splits(tiny_bert_dir, esm_dir):
+    texts = make_texts(60, seed=8)
+    labels = ["a"] * 52 + ["b"] * 4 + ["c"] * 4
+    small_classes = TargetDataset.from_pandas(pd.DataFrame({"text": texts, "label": labels}), "text", "label")
+    ranking = compute_task_ranking(
+        small_classes,
+        base_model=str(tiny_bert_dir),
+        source=str(esm_dir),
+        device="cpu",
+        stability=st.StabilitySettings(num_resamples=4, max_candidates=5),
+    )
+    assert ranking.stability.order == st.ORDER_SINGLE
+    assert any("order is by score" in note for note in ranking.notes)
+    scores = [r.score for r in ranking]
+    assert scores == sorted(scores, reverse=True)
+    assert all(r.stability is not None for r in ranking.rows[:5])
