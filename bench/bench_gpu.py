@@ -27,7 +27,16 @@ def sync(device: str) -> None:
 
 
 def run(
-    k: int, n: int, d: int, classes: int, device: str, batch: int, seed: int = 0, streams: int = 1
+    k: int,
+    n: int,
+    d: int,
+    classes: int,
+    device: str,
+    batch: int,
+    seed: int = 0,
+    streams: int = 1,
+    mode: str = "auto",
+    workers: int | None = None,
 ) -> tuple[dict, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, d)).astype(np.float32)
@@ -37,7 +46,7 @@ def run(
     w = np.eye(d, dtype=np.float32) + 0.05 * rng.standard_normal((k, d, d)).astype(np.float32)
     sync(device)
     t0 = time.perf_counter()
-    scorer = AffineLogME(x, y, regression=False, device=device)
+    scorer = AffineLogME(x, y, regression=False, device=device, cuda_mode=mode, workers=workers)
     weights = torch.as_tensor(w, device=device)
     biases = torch.as_tensor(b, device=device)
     sync(device)
@@ -54,6 +63,7 @@ def run(
         "classes": classes,
         "batch": batch,
         "streams": streams,
+        "mode": mode if device.startswith("cuda") else f"cpu, {workers or 'all'} workers",
         "seconds_statistics": round(t_init, 3),
         "seconds_scoring": round(t_score, 3),
         "seconds_total": round(t_init + t_score, 3),
@@ -70,6 +80,7 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=5)
     parser.add_argument("--batches", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--modes", nargs="+", default=["eigh", "hybrid"], help="AffineLogME cuda_mode values")
     parser.add_argument("--cpu-k", type=int, default=24, help="ESMs timed on the CPU for the ratio")
     args = parser.parse_args()
     print(
@@ -82,18 +93,21 @@ def main() -> None:
         ),
         flush=True,
     )
-    run(16, args.n, args.d, args.classes, "cuda", 16)  # warm-up: kernels, cuSOLVER handles
-    gpu_scores = None
-    for batch in args.batches:
-        for streams in args.streams:
-            row, gpu_scores = run(args.k, args.n, args.d, args.classes, "cuda", batch, streams=streams)
-            print(json.dumps(row), flush=True)
-    for threads in (torch.get_num_threads(), 2):
-        torch.set_num_threads(threads)
-        row, cpu_scores = run(args.cpu_k, args.n, args.d, args.classes, "cpu", 8)
-        print(json.dumps({**row, "cpu_threads": threads}), flush=True)
-    diff = np.max(np.abs(gpu_scores[: args.cpu_k] - cpu_scores) / np.abs(cpu_scores))
-    print(json.dumps({"max_rel_diff_gpu_vs_cpu": float(diff)}), flush=True)
+    gpu_scores = {}
+    for mode in args.modes:
+        run(16, args.n, args.d, args.classes, "cuda", 16, mode=mode)  # warm-up: kernels, cuSOLVER handles
+        for batch in args.batches:
+            for streams in args.streams if mode == "eigh" else [1]:
+                row, gpu_scores[mode] = run(
+                    args.k, args.n, args.d, args.classes, "cuda", batch, streams=streams, mode=mode
+                )
+                print(json.dumps(row), flush=True)
+    for workers in (None, 2):
+        row, cpu_scores = run(args.cpu_k, args.n, args.d, args.classes, "cpu", 8, workers=workers)
+        print(json.dumps(row), flush=True)
+    for mode, scores in gpu_scores.items():
+        diff = np.max(np.abs(scores[: args.cpu_k] - cpu_scores) / np.abs(cpu_scores))
+        print(json.dumps({"mode": mode, "max_rel_diff_gpu_vs_cpu": float(diff)}), flush=True)
 
 
 if __name__ == "__main__":

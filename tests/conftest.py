@@ -6,6 +6,9 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.pop("HFSELECT_TRUST_REMOTE_CODE", None)
+# Rankings embed in bf16 on CPUs/GPUs that compute it natively; tests compare embeddings with
+# fp32 forward passes, so they pin fp32 (tests/test_core_embedding.py covers the default).
+os.environ["HFSELECT_EMBEDDING_PRECISION"] = "fp32"
 # Stored rankings (result cache) go to a fresh folder per test session, never to ~/.cache.
 os.environ["HFSELECT_RESULT_CACHE_DIR"] = __import__("tempfile").mkdtemp(prefix="hfselect-results-")
 

@@ -256,3 +256,37 @@ def test_unknown_precision_is_refused(tmp_path):
     folder = save_tiny_bert(tmp_path / "p-bert")
     with pytest.raises(ValueError, match="precision must be one of"):
         load_embedding_model(str(folder), device="cpu", precision="fp8")
+
+
+def test_rankings_embed_in_bf16_where_the_hardware_has_it(tmp_path, monkeypatch):
+    """The default for rankings: bf16 on CPUs with AVX-512 BF16 / AMX (and GPUs), else fp32."""
+    from helpers import write_esm_folder
+
+    from hfselect_core import TargetDataset, compute_task_ranking
+    from hfselect_core.embedding import PRECISION_ENV, native_bf16, resolve_precision
+    from hfselect_core.esm import ESM
+    from hfselect_core.logme import AffineLogME
+
+    monkeypatch.delenv(PRECISION_ENV, raising=False)
+    expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
+    assert resolve_precision("auto", torch.device("cpu")) == expected
+    assert resolve_precision(None, torch.device("cpu")) == "fp32"  # everything else keeps fp32
+    folder = save_tiny_bert(tmp_path / "auto-bert")
+    pool = tmp_path / "pool"
+    for i in range(3):
+        write_esm_folder(pool / f"org__a{i}", f"org/a{i}", base_model=str(folder), seed=i)
+    texts = make_texts(40, seed=4)
+    dataset = TargetDataset(texts, np.arange(40) % 2, "classification", ["text"], "label")
+    ranking = compute_task_ranking(dataset, base_model=str(folder), source=str(pool), device="cpu")
+    maps = [ESM.from_folder(pool / r.name).weight_and_bias() for r in ranking]
+    w, b = np.stack([m[0] for m in maps]), np.stack([m[1] for m in maps])
+    got = np.array([r.score for r in ranking])
+    for precision in ("fp32", "bf16"):
+        x = load_embedding_model(str(folder), device="cpu", precision=precision).embed(texts)
+        scores = AffineLogME(x, dataset.labels).score(w, b)
+        if precision == expected:
+            np.testing.assert_allclose(got, scores, rtol=1e-9)
+        else:
+            assert np.abs(got - scores).max() > 1e-9
+    monkeypatch.setenv(PRECISION_ENV, "fp32")  # the deployment's choice wins
+    assert resolve_precision(None, torch.device("cpu")) == "fp32"
