@@ -173,7 +173,11 @@ def _parse_task(entry: Any, index: int, root: Path) -> PoolTask:
         task_type = "classification"  # free-text descriptions ("20-class topic classification")
     if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
         raise PoolManifestError(f"{where}: 'label_names' must be a list of names or \"regression\".")
-    file = entry.get("path") or (entry.get("files") or {}).get(entry.get("split") or "train")
+    for field_name in ("hub_id", "subset", "split", "revision", "label_column", "path", "language"):
+        if entry.get(field_name) is not None and not isinstance(entry[field_name], str):
+            raise PoolManifestError(f"{where}: '{field_name}' must be text, found {type(entry[field_name]).__name__}.")
+    files = entry.get("files") if isinstance(entry.get("files"), dict) else {}
+    file = entry.get("path") or files.get(entry.get("split") or "train")
     hub_id = entry.get("hub_id")
     if file:
         file = str(file) if "://" in str(file) or Path(file).is_absolute() else str((root / file).resolve())

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -163,21 +164,14 @@ def build_pool(
     progress = PoolProgress(total=len(tasks))
     records: dict[str, dict[str, Any]] = {}
     keys = {t.name: esm_key(t, recipe, code) for t in tasks}
-    todo: list[PoolTask] = []
-    for task in tasks:
-        key = keys[task.name]
-        base = {"name": task.name, "task_id": task.task_id, "subset": task.subset, "key": key}
-        found = finished_record(out / task.name, key)
-        status = EXISTING
-        if found is None and settings.namespace:
-            found = hub_record(esm_repo_id(settings.namespace, recipe.base_model, task.name), key, settings.token)
-            status = ON_HUB
-        if found is not None:
-            records[task.name] = {**base, **found, "status": status, "attempts": 0, "errors": []}
-            progress.existing += 1
-        else:
-            todo.append(task)
-    log(f"[pool] {len(tasks)} tasks: {progress.existing} already built, {len(todo)} to build (code {code})")
+    local = {t.name: finished_record(out / t.name, keys[t.name]) for t in tasks}
+    on_hub: dict[str, dict[str, Any] | None] = {}
+    if settings.namespace:
+        # Also for ESMs finished here: with --publish, those missing on the Hub are uploaded now.
+        repo_ids = {t.name: esm_repo_id(settings.namespace, recipe.base_model, t.name) for t in tasks}
+        with ThreadPoolExecutor(max_workers=8) as lookups:
+            found = lookups.map(lambda t: hub_record(repo_ids[t.name], keys[t.name], settings.token), tasks)
+            on_hub = dict(zip([t.name for t in tasks], found))
 
     publisher = None
     if settings.publish and settings.namespace:
@@ -196,6 +190,25 @@ def build_pool(
             settings.private,
             on_done=published,
         )
+
+    todo: list[PoolTask] = []
+    for task in tasks:
+        base = {"name": task.name, "task_id": task.task_id, "subset": task.subset, "key": keys[task.name]}
+        hub = on_hub.get(task.name)
+        if local[task.name] is not None:
+            records[task.name] = {**base, **local[task.name], "status": EXISTING, "attempts": 0, "errors": []}
+            if hub is not None:
+                records[task.name]["repo_id"] = esm_repo_id(settings.namespace, recipe.base_model, task.name)
+            elif publisher is not None:
+                records[task.name]["repo_id"] = publisher.submit(task.name, out / task.name)
+        elif hub is not None:
+            repo_id = esm_repo_id(settings.namespace, recipe.base_model, task.name)
+            records[task.name] = {**base, **hub, "status": ON_HUB, "repo_id": repo_id, "attempts": 0, "errors": []}
+        else:
+            todo.append(task)
+            continue
+        progress.existing += 1
+    log(f"[pool] {len(tasks)} tasks: {progress.existing} already built, {len(todo)} to build (code {code})")
 
     # Longest tasks first, so the last ones to finish are short.
     todo.sort(key=lambda t: -(t.rows or 0))

@@ -237,6 +237,7 @@ def test_keys_follow_data_recipe_model_and_code(tmp_path):
         ([{"name": "a", "text_columns": ["t"], "hub_id": "x/y"}] * 2, "appears twice"),
         ([{"name": "a", "text_columns": ["t"], "hub_id": "x/y", "max_examples": 1}], "at least 2"),
         ([], "non-empty 'tasks'"),
+        ([{"name": "a", "text_columns": ["t"], "hub_id": ["x/y"]}], "'hub_id' must be text"),
     ],
 )
 def test_bad_manifest_is_refused_with_the_reason(tmp_path, capsys, tasks, message):
