@@ -54,6 +54,13 @@ class Repo:
 
     @property
     def sha(self) -> str:
+        """The commit: a digest of the id and every file, so any change to the files gives a new one."""
+        stamp = (len(self.files), sum(len(v) for v in self.files.values()), tuple(self.files))
+        if getattr(self, "_sha_stamp", None) != stamp:
+            self._sha_stamp, self._sha = stamp, self._digest()
+        return self._sha
+
+    def _digest(self) -> str:
         digest = hashlib.sha1(self.repo_id.encode())
         for path in sorted(self.files):
             digest.update(path.encode() + b"\0" + hashlib.sha1(self.files[path]).digest())

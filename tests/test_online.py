@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -40,6 +41,7 @@ def emu(tmp_path_factory):
     add_esm_pool(hub, BASE, K - 5, dim=32)
     add_esm_pool(hub, "bert-base-uncased", 5, dim=32, owner="legacy-org", start=K - 5)
     hub.hostile = add_hostile_esms(hub, BASE, dim=32)
+    add_esm_pool(hub, "fault/base", 200, dim=8, owner="fault-org")  # never fetched by a ranking: cold
     files, tags = esm_files(BASE, "alice/private_task", 32, seed=999)
     hub.add_repo(Repo("alice/ESM_private_task", "model", files, tags, private=True, allowed_tokens={ALICE}))
     texts, labels = _texts_and_labels(240, 1)
@@ -161,15 +163,8 @@ def test_cli_ranks_a_hub_dataset_cold_then_warm_with_a_handful_of_requests(emu, 
     )
 
 
-def test_coverage_counts_per_base_model(emu, env):
-    result = _run(["-m", "hfselect_core", "coverage"], env, timeout=60)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert f"{BASE}: {K - 5 + len(emu.hostile)}" in result.stdout
-    assert "bert-base-uncased: 5" in result.stdout
-
-
 API_SCRIPT = r"""
-import json, logging, sys
+import json, logging, sys, time
 logging.basicConfig(filename=sys.argv[2], level=logging.DEBUG, force=True)
 from hfselect_core import TargetDataset, compute_task_ranking
 from hfselect_core.errors import DatasetAccessError
@@ -210,18 +205,72 @@ try:
 except Exception as e:
     out["anonymous_plan"] = type(e).__name__
 out["stored_files"] = [str(f) for f in cache.entries()]
-print(json.dumps(out))
+from hfselect_core.sources import esm_coverage
+out["coverage"] = esm_coverage()["hub"]
+
+# Faults: 429 with Retry-After and 503 while downloading, then Cancel during slow downloads.
+from hfselect_core import hub
+from hfselect_core.errors import CancelledError
+
+
+
+repos = {r.repo_id: r for r in hub.list_esm_repos("fault/base")}
+first = [repos[f"fault-org/ESM_emu_task_{i:04d}"] for i in range(20)]
+started = time.monotonic()
+got = hub.fetch_esms(first, max_workers=4)
+out.update({"retry_seconds": time.monotonic() - started, "ok": sum(hasattr(v, "is_dir") for v in got.values())})
+out["errors"] = [repr(v)[:200] for v in got.values() if not hasattr(v, "is_dir")]
+
+slow = [repos[f"fault-org/ESM_emu_task_{i:04d}"] for i in range(100, 200)]
+stop_at = time.monotonic() + 1.0
+out["stop_wall"] = time.time() + 1.0
+try:
+    hub.fetch_esms(slow, max_workers=8, should_stop=lambda: time.monotonic() > stop_at)
+    out["cancel"] = "finished"
+except CancelledError:
+    out["cancel"] = "cancelled"
+out["cancel_seconds"] = time.monotonic() - stop_at
+print(json.dumps(out), flush=True)
 """
 
 
-def test_python_api_uses_the_token_for_gated_data_and_private_esms_and_never_leaks_it(emu, env, tmp_path):
-    script = tmp_path / "api.py"
+FAULTS = {
+    "limited": r"^/fault-org/ESM_emu_task_0003/resolve/[0-9a-f]+/config\.json$",
+    "server_error": r"^/fault-org/ESM_emu_task_001\d/resolve/",
+    "slow": r"^/fault-org/ESM_emu_task_01\d\d/resolve/",
+}
+
+
+@pytest.fixture(scope="module")
+def api_run(emu, env, tmp_path_factory):
+    """One Python process: gated data and a private ESM with a token, coverage, then download faults."""
+    tmp = tmp_path_factory.mktemp("api")
+    script = tmp / "api.py"
     script.write_text(API_SCRIPT)
-    debug_log = tmp_path / "debug.log"
+    debug_log = tmp / "debug.log"
+    faults = {
+        "limited": emu.add_fault(FAULTS["limited"], status=429, times=2, retry_after=1),
+        "server_error": emu.add_fault(FAULTS["server_error"], status=503, times=2),
+        "slow": emu.add_fault(FAULTS["slow"], delay=2.0, times=10_000),
+    }
     emu.clear_log()
-    result = _run([str(script), ALICE, str(debug_log)], env)
+    try:
+        result = _run([str(script), ALICE, str(debug_log)], env)
+    finally:
+        faults["slow"].times = 0
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
+    return {
+        "out": out,
+        "result": result,
+        "debug": debug_log.read_text(errors="replace"),
+        "log": list(emu.log),
+        "faults": faults,
+    }
+
+
+def test_python_api_uses_the_token_for_gated_data_and_private_esms_and_never_leaks_it(api_run):
+    out, result, log = api_run["out"], api_run["result"], api_run["log"]
     assert "gated or private" in out["anonymous_gated"]
     assert "alice/ESM_private_task" in out["with_token"]
     assert "alice/ESM_private_task" not in out["anonymous"]
@@ -229,15 +278,37 @@ def test_python_api_uses_the_token_for_gated_data_and_private_esms_and_never_lea
     assert out["restricted"] and out["by_key_alice"] and not out["by_id"]
     assert out["anonymous_plan"] in ("GatedRepoError", "RepositoryNotFoundError", "HfHubHTTPError")
     # The token went to the Hub with Alice's requests, and nowhere else: not in any output, any log
-    # line, or the result store.
-    assert any(r.token == ALICE for r in emu.log)
+    # line (DEBUG level), or the result store.
+    assert any(r.token == ALICE for r in log)
     assert ALICE not in result.stdout + result.stderr
-    assert ALICE not in debug_log.read_text(errors="replace")
+    assert ALICE not in api_run["debug"]
     for path in out["stored_files"]:
         assert ALICE not in Path(path).read_text()
-    # Anonymous calls never carried it (requests without a token exist, and none of them came with
-    # another user's token).
-    assert {r.token for r in emu.log} <= {None, ALICE}
+    assert {r.token for r in log} <= {None, ALICE}
+
+
+def test_coverage_counts_esms_per_base_model(api_run, emu):
+    coverage = api_run["out"]["coverage"]
+    assert coverage[BASE] == K - 5 + len(emu.hostile)
+    assert coverage["bert-base-uncased"] == 5  # filed under the legacy one-part id
+    assert "alice/private_task" not in json.dumps(coverage)
+
+
+def test_downloads_retry_429_and_5xx_and_cancel_stops_them_within_two_seconds(api_run):
+    out, log, faults = api_run["out"], api_run["log"], api_run["faults"]
+    # Every ESM arrives although the Hub said 429 (twice) and 503 (twice) on the way ...
+    assert out["ok"] == 20, out["errors"]
+    assert faults["limited"].times == 0 and faults["server_error"].times == 0
+    assert sum(r.status == 429 for r in log) == 2 and sum(r.status == 503 for r in log) == 2
+    # ... and after huggingface_hub's one immediate second try, the retry waited for Retry-After (1 s).
+    arrivals = sorted(r.at for r in log if re.search(FAULTS["limited"], r.path) and r.method == "HEAD")
+    assert len(arrivals) == 3 and arrivals[2] - arrivals[1] >= 0.95, arrivals
+    # Cancel: the call returns within 2 s, and no new request starts afterwards (a worker may still
+    # finish the file it was on: its HEAD and GET).
+    assert out["cancel"] == "cancelled" and out["cancel_seconds"] < 2.0
+    slow_requests = [r for r in log if re.search(FAULTS["slow"], r.path)]
+    started_late = [r for r in slow_requests if r.at > out["stop_wall"] + 0.3 and r.method == "HEAD"]
+    assert len(slow_requests) <= 2 * 8 and not started_late, [(r.method, r.path, r.at) for r in slow_requests]
 
 
 def _free_port() -> int:
@@ -309,55 +380,3 @@ def test_browser_ranks_a_hub_dataset_and_shares_the_stored_result(emu, env, tmp_
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-
-
-FAULT_SCRIPT = r"""
-import json, sys, time
-from hfselect_core import hub
-from hfselect_core.errors import CancelledError
-
-repos = {r.repo_id: r for r in hub.list_esm_repos("google-bert/bert-base-uncased")}
-first = [repos[f"esm-org/ESM_emu_task_{i:04d}"] for i in range(20)]
-started = time.monotonic()
-got = hub.fetch_esms(first, max_workers=4)
-out = {"retry_seconds": time.monotonic() - started, "ok": sum(hasattr(v, "is_dir") for v in got.values())}
-out["errors"] = [repr(v)[:200] for v in got.values() if not hasattr(v, "is_dir")]
-
-slow = [repos[f"esm-org/ESM_emu_task_{i:04d}"] for i in range(100, 200)]
-stop_at = time.monotonic() + 1.0
-out["stop_wall"] = time.time() + 1.0
-try:
-    hub.fetch_esms(slow, max_workers=8, should_stop=lambda: time.monotonic() > stop_at)
-    out["cancel"] = "finished"
-except CancelledError:
-    out["cancel"] = "cancelled"
-out["cancel_seconds"] = time.monotonic() - stop_at
-print(json.dumps(out), flush=True)
-"""
-
-
-def test_downloads_retry_429_and_5xx_and_cancel_stops_them_within_two_seconds(emu, env, tmp_path):
-    script = tmp_path / "faults.py"
-    script.write_text(FAULT_SCRIPT)
-    rate_limited = emu.add_fault(r"^/esm-org/ESM_emu_task_000\d/resolve/", status=429, times=3, retry_after=1)
-    server_errors = emu.add_fault(r"^/esm-org/ESM_emu_task_001\d/resolve/", status=503, times=2)
-    slow = emu.add_fault(r"^/esm-org/ESM_emu_task_01\d\d/resolve/", delay=2.0, times=10_000)
-    emu.clear_log()
-    try:
-        result = _run([str(script)], {**env, "HF_HOME": str(tmp_path / "hf")})
-    finally:
-        slow.times = 0
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    # Every ESM arrives although the Hub said 429 (three times) and 503 (twice) on the way ...
-    assert out["ok"] == 20, out["errors"]
-    assert rate_limited.times == 0 and server_errors.times == 0
-    assert sum(r.status == 429 for r in emu.log) == 3 and sum(r.status == 503 for r in emu.log) == 2
-    # ... after waiting as long as Retry-After asked (1 s).
-    assert out["retry_seconds"] >= 1.0
-    # Cancel: the call returns within 2 s, and no new request starts afterwards (a worker may still
-    # finish the file it was on: its HEAD and GET).
-    assert out["cancel"] == "cancelled" and out["cancel_seconds"] < 2.0
-    slow_requests = emu.requests(r"^/esm-org/ESM_emu_task_01\d\d/resolve/")
-    started_late = [r for r in slow_requests if r.at > out["stop_wall"] + 0.3 and r.method == "HEAD"]
-    assert len(slow_requests) <= 2 * 8 and not started_late, [(r.method, r.path, r.at) for r in slow_requests]
