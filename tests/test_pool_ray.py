@@ -278,3 +278,15 @@ def test_publisher_is_rate_limited_and_records_failures(tmp_path):
     assert [o[0] for o in outcomes] == ["a", "bad", "c"]
     assert outcomes[0] == ("a", "org/esm-all-MiniLM-L6-v2-a", None)
     assert "HTTP 500" in outcomes[1][2] and outcomes[2][2] is None
+
+
+def test_only_pool_ray_imports_ray():
+    code = (
+        "import sys, hfselect_core, hfselect_core.pool, hfselect_core.pool_cli, hfselect_core.cli\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+        "import hfselect_core.pool_ray\n"
+        "assert 'ray' in sys.modules\n"
+    )
+    pytest.importorskip("ray")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
