@@ -68,7 +68,7 @@ def test_pick_example_rank_and_see_results(page, app_url):
     )
     page.screenshot(path=str(SCREENSHOTS / "01_example_selected.png"), full_page=True)
     page.locator("#rank-button").click()
-    page.locator("#summary").get_by_text("Best task").wait_for(timeout=90_000)
+    page.locator("#summary").get_by_text("Top candidate").wait_for(timeout=90_000)
     links = page.locator("#results a[href^='https://huggingface.co/datasets/']")
     links.first.wait_for(state="attached")
     page.locator("#results").get_by_text("nyu-mll/glue").first.wait_for()  # a visible table cell

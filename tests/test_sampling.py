@@ -143,3 +143,56 @@ def test_class_label_names_come_from_the_parquet_metadata(tmp_path):
     assert counts == {0: 200, 1: 200}
     target = TargetDataset.from_pandas(sample.rows, "text", "label", label_names=sample.label_names["label"])
     assert set(target.class_counts()) == {"neg", "pos"} and sum(target.class_counts().values()) == 50
+
+
+def test_hub_split_sorted_by_label_is_sampled_uniformly_over_http(tmp_path):
+    """The real Hub path (datasets resolves the files, HfFileSystem + pyarrow read them) against the
+    local Hub emulator, in a subprocess pointed at it with HF_ENDPOINT."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from hub_emulator import HubEmulator, add_parquet_dataset
+
+    root = Path(__file__).resolve().parent.parent
+    n_rows = 3000
+    labels = [0] * (n_rows // 2) + [1] * (n_rows // 2)
+    texts = [f"review number {i}" for i in range(n_rows)]
+    hub = HubEmulator()
+    add_parquet_dataset(hub, "emu/sorted", {"train": {"text": texts, "label": labels}}, {"label": ["neg", "pos"]})
+    add_parquet_dataset(
+        hub, "emu/one-class", {"train": {"text": texts[:50], "label": [0] * 50}}, {"label": ["neg", "pos"]}
+    )
+    hub.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+        env.update(
+            HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"), HF_HUB_DISABLE_TELEMETRY="1", PYTHONPATH=str(root)
+        )
+        script = """
+import json
+from hfselect_core.data import TargetDataset
+from hfselect_core.errors import InvalidLabelsError
+a = TargetDataset.from_hub("emu/sorted", num_examples=400, seed=1)
+b = TargetDataset.from_hub("emu/sorted", num_examples=400, seed=1)
+try:
+    TargetDataset.from_hub("emu/one-class", num_examples=20, seed=1)
+    error = ""
+except InvalidLabelsError as e:
+    error = str(e)
+print(json.dumps({"counts": a.class_counts(), "same": a.texts == b.texts, "method": a.sample_info.method,
+                  "split_rows": a.sample_info.split_rows, "error": error}))
+"""
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, cwd=root, capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        hub.stop()
+    assert result["same"] and result["method"] == sampling.PARQUET_ROW_GROUPS and result["split_rows"] == n_rows
+    assert set(result["counts"]) == {"neg", "pos"}
+    assert within_sampling_error(result["counts"]["pos"] / 400, 0.5, 400), result["counts"]
+    assert "single class" in result["error"] and "neg: 50" in result["error"]
