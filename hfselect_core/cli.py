@@ -137,6 +137,12 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pool(args: argparse.Namespace) -> int:
+    from .pool_cli import main as pool_main
+
+    return pool_main(args.pool_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hfselect_core", description="ESM-LogME intermediate task selection"
@@ -168,7 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     cov.add_argument("--bundled-only", action="store_true")
     cov.set_defaults(func=cmd_coverage)
     # Listed here for --help; main() hands everything after "pool" to hfselect_core.pool_cli (Ray).
-    sub.add_parser("pool", help="build an ESM pool on Ray from a task manifest (see: pool --help)", add_help=False)
+    pool = sub.add_parser(
+        "pool", help="build an ESM pool on Ray from a task manifest (see: pool --help)", add_help=False
+    )
+    pool.add_argument("pool_args", nargs=argparse.REMAINDER)
+    pool.set_defaults(func=cmd_pool)
     return parser
 
 
