@@ -10,18 +10,26 @@ import functools
 import inspect
 import logging
 import os
+from pathlib import Path
 
-import gradio as gr
-import pandas as pd
+# A Space with persistent storage mounts /data: the Hub cache (ESMs, base models, datasets) goes
+# there so that it survives restarts and a warm ranking stays a handful of requests. This must run
+# before anything imports huggingface_hub, which reads HF_HOME once, at import.
+_DATA_DIR = Path(os.environ.get("HFSELECT_DATA_DIR", "/data"))
+if "HF_HOME" not in os.environ and _DATA_DIR.is_dir() and os.access(_DATA_DIR, os.W_OK):
+    os.environ["HF_HOME"] = str(_DATA_DIR / ".huggingface")
 
-from hfselect_core import app_logic as logic
-from hfselect_core import hub, limits, plots, result_cache, studio
-from hfselect_core.data import list_columns, list_configs, list_splits, preview_rows
-from hfselect_core.errors import HFSelectError
-from hfselect_core.hub import hub_reachable
-from hfselect_core.ranking import iter_task_ranking
-from hfselect_core.studio import gpu_decorator, iter_studio_training, publish_esm
-from hfselect_core.zerogpu import on_zero_gpu, rank_handler_seconds
+import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from hfselect_core import app_logic as logic  # noqa: E402
+from hfselect_core import hub, limits, plots, result_cache, studio  # noqa: E402
+from hfselect_core.data import list_columns, list_configs, list_splits, preview_rows  # noqa: E402
+from hfselect_core.errors import HFSelectError  # noqa: E402
+from hfselect_core.hub import hub_reachable  # noqa: E402
+from hfselect_core.ranking import iter_task_ranking  # noqa: E402
+from hfselect_core.studio import gpu_decorator, iter_studio_training, publish_esm  # noqa: E402
+from hfselect_core.zerogpu import on_zero_gpu, rank_handler_seconds  # noqa: E402
 
 log = logging.getLogger("hfselect.app")
 

@@ -48,7 +48,7 @@ SCORING_VERSION = "2026.11.1"
 CACHE_DIR_ENV = "HFSELECT_RESULT_CACHE_DIR"
 MAX_ENTRIES_ENV = "HFSELECT_RESULT_CACHE_MAX_ENTRIES"
 MAX_MB_ENV = "HFSELECT_RESULT_CACHE_MAX_MB"
-SPACE_DATA_DIR = Path("/data")
+DATA_DIR_ENV = "HFSELECT_DATA_DIR"  # a Space's persistent storage (default /data)
 ID_LENGTH = 16
 _ID = re.compile(rf"^[0-9a-f]{{{ID_LENGTH}}}$")
 
@@ -64,8 +64,9 @@ def default_folder() -> Path:
     """Where results are kept (see the module docstring)."""
     if os.environ.get(CACHE_DIR_ENV):
         return Path(os.environ[CACHE_DIR_ENV])
-    if SPACE_DATA_DIR.is_dir() and os.access(SPACE_DATA_DIR, os.W_OK):
-        return SPACE_DATA_DIR / "hfselect" / "results"
+    data = Path(os.environ.get(DATA_DIR_ENV, "/data"))
+    if data.is_dir() and os.access(data, os.W_OK):
+        return data / "hfselect" / "results"
     return Path.home() / ".cache" / "hfselect" / "results"
 
 

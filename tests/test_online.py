@@ -63,7 +63,7 @@ def env(emu, tmp_path_factory):
     out.update(
         HF_ENDPOINT=emu.url,
         HF_HUB_OFFLINE="0",
-        HF_HOME=str(home / "hf"),
+        HF_HOME=str(home / ".huggingface"),
         HF_HUB_DISABLE_TELEMETRY="1",
         HF_HUB_DISABLE_PROGRESS_BARS="1",
         HFSELECT_RESULT_CACHE_DIR=str(home / "results"),
@@ -322,7 +322,11 @@ def _free_port() -> int:
 def test_browser_ranks_a_hub_dataset_and_shares_the_stored_result(emu, env, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     port = _free_port()
-    app_env = {**env, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    # As on a Space with persistent storage: no HF_HOME, a writable data folder; the app puts the Hub
+    # cache and the stored results there (the same folders the CLI runs above filled).
+    data_dir = Path(env["HF_HOME"]).parent
+    app_env = {k: v for k, v in env.items() if k not in ("HF_HOME", "HFSELECT_RESULT_CACHE_DIR")}
+    app_env.update(GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False", HFSELECT_DATA_DIR=str(data_dir))
     server = subprocess.Popen(
         [sys.executable, "app.py"], cwd=ROOT, env=app_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -374,6 +378,8 @@ def test_browser_ranks_a_hub_dataset_and_shares_the_stored_result(emu, env, tmp_
             # Opening a stored result costs no ESM download and no listing.
             assert _counts(emu)["esm_files"] == 0 and _counts(emu)["listing"] == 0
             browser.close()
+        assert any((data_dir / ".huggingface" / "hub").glob("models--esm-org--ESM_emu_task_*"))
+        assert len(list((data_dir / "hfselect" / "results").glob("*.json"))) == 1
     finally:
         server.terminate()
         try:
