@@ -1049,7 +1049,8 @@ class JobAdmission:
 
 
 def client_key(headers: dict | None, host: str | None, session_hash: str | None) -> tuple[str, str]:
-    """(session, ip) of a request: the first X-Forwarded-For address behind a proxy (Spaces), else the peer."""
+    """(session, ip) of a request: behind a proxy (Spaces) the last X-Forwarded-For address, the one the
+    proxy itself added (earlier entries are whatever the client sent), else the peer address."""
     headers = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
-    forwarded = headers.get("x-forwarded-for", "").split(",")[0].strip()
+    forwarded = headers.get("x-forwarded-for", "").split(",")[-1].strip()
     return session_hash or "", forwarded or host or ""
