@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -212,6 +213,10 @@ def build_pool(
 
     # Longest tasks first, so the last ones to finish are short.
     todo.sort(key=lambda t: -(t.rows or 0))
+    sizes = [t.rows for t in todo if t.rows]
+    typical = statistics.mean(sizes) if sizes else 1.0
+    work = {t.name: float(t.rows or typical) for t in todo}
+    progress.work_total = sum(work.values())
     pending = list(todo)
     attempts: dict[str, int] = {t.name: 0 for t in todo}
     errors: dict[str, list[str]] = {t.name: [] for t in todo}
@@ -231,6 +236,7 @@ def build_pool(
             while pending and len(in_flight) < _capacity(settings.resources):
                 submit(pending.pop(0))
             progress.running = len(in_flight)
+            progress.work_running = sum(work[t.name] for t in in_flight.values())
             done, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
             for ref in done:
                 task = in_flight.pop(ref)
@@ -248,17 +254,18 @@ def build_pool(
                     rec = {**base, "status": FAILED, "attempts": attempts[task.name], "errors": errors[task.name]}
                     records[task.name] = rec
                     journal.append({"event": FAILED, **rec})
-                    progress.failed += 1
+                    progress.finished(work[task.name], failed=True)
                     log(f"[pool] {task.name} FAILED after {attempts[task.name]} attempt(s): {reason[:300]}")
                     continue
                 rec = {**base, **result, "status": BUILT, "attempts": attempts[task.name], "errors": errors[task.name]}
                 records[task.name] = rec
                 journal.append({"event": BUILT, **rec})
-                progress.built += 1
+                progress.finished(work[task.name])
                 if publisher is not None:
                     rec["repo_id"] = publisher.submit(task.name, out / task.name)
                 log(f"[pool] built {task.name}: R2 {rec['r2']:.3f}, {rec['seconds']:.1f} s")
             progress.running = len(in_flight)
+            progress.work_running = sum(work[t.name] for t in in_flight.values())
             now = time.monotonic()
             if now - last_report >= settings.progress_every_s or not (pending or in_flight):
                 last_report = now

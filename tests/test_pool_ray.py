@@ -290,3 +290,17 @@ def test_only_pool_ray_imports_ray():
     pytest.importorskip("ray")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_progress_eta_weighs_tasks_by_size_and_counts_running_ones_half():
+    progress = pool.PoolProgress(total=4, existing=1, work_total=30.0)
+    assert progress.eta_seconds() is None and "ETA ?" in progress.line()
+    progress.started = time.monotonic() - 10.0
+    progress.finished(10.0)  # a third of the work in 10 s: 20 s left
+    assert progress.eta_seconds() == pytest.approx(20.0, abs=0.5)
+    progress.work_running, progress.running = 10.0, 1  # the next one half done: 15 of 30 in 10 s
+    assert progress.eta_seconds() == pytest.approx(10.0, abs=0.5)
+    progress.finished(5.0, failed=True)
+    progress.finished(15.0)
+    d = progress.as_dict()
+    assert (d["built"], d["failed"], d["existing"], d["eta_s"]) == (2, 1, 1, 0.0)
