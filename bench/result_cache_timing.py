@@ -1,0 +1,52 @@
+"""How long the app takes to answer a repeated ranking request and to open a stored result by id.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/result_cache_timing.py
+
+Runs the app's rank handler in-process (an example dataset, the bundled pool): once computed, then
+the same form again (served from the result cache), then ``?result=<id>`` (show_stored_result).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HFSELECT_RESULT_CACHE_DIR", tempfile.mkdtemp(prefix="hfselect-results-"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import app  # noqa: E402
+
+
+def main() -> None:
+    args = ["example", "news_headlines", None, None, None, None, None, None, "auto", 1000, 42, 0, "", ""]
+    args += ["sentence-transformers/all-MiniLM-L6-v2", "bundled", 10]
+    t0 = time.perf_counter()
+    first = list(app.rank(*args))[-1]
+    computed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    second = list(app.rank(*args))[-1]
+    repeated = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    shown = app.show_stored_result(first[-1])
+    by_id = time.perf_counter() - t0
+    assert "From the result cache" in second[0] and second[2].equals(first[2]) and shown[2].equals(first[2])
+    size = sum(p.stat().st_size for p in Path(os.environ["HFSELECT_RESULT_CACHE_DIR"]).glob("*.json"))
+    print(
+        json.dumps(
+            {
+                "computed_s": round(computed, 2),
+                "repeated_s": round(repeated, 3),
+                "by_id_s": round(by_id, 3),
+                "entry_kb": round(size / 1e3, 1),
+                "esms": len(first[2]),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
