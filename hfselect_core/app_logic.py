@@ -415,7 +415,10 @@ def results_frame(ranking: TaskRanking) -> pd.DataFrame:
         for lo, hi in zip(low, high)
     ]
     share = pd.to_numeric(df["Top-k Share"], errors="coerce").astype("float64").round(2)
-    tied = ["tied" if t is True else "" for t in df["Tied With Leader"].astype(object)]
+    flags = [t is True for t in df["Tied With Leader"].astype(object)]
+    tied = ["" if not t else ("leader" if i == 0 else "tied") for i, t in enumerate(flags)]
+    if sum(flags) >= 2:
+        tied[0] = "leader (tied)"
     out = pd.DataFrame(
         {
             "Rank": df["Rank"].astype(int),

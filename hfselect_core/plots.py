@@ -64,7 +64,7 @@ def _baseline(df: pd.DataFrame) -> float | None:
 def _mark_baseline(fig: go.Figure, value: float | None, vertical: bool = True) -> None:
     if value is None:
         return
-    style = {"line_dash": "dot", "line_color": "#059669", "annotation_text": "baseline (no intermediate task)"}
+    style = {"line_dash": "dot", "line_color": "#059669", "annotation_text": "reference: no intermediate task"}
     if vertical:
         fig.add_vline(x=value, annotation_position="bottom right", **style)
     else:
@@ -88,26 +88,33 @@ def top_k_bar(df: pd.DataFrame, k: int = 10) -> go.Figure:
     labels = [f"{int(r['Rank'])}. {_label(r)}" for _, r in top.iterrows()]
     intervals = [_interval(r) for _, r in top.iterrows()]
     tied = [_is_tied(r) for _, r in top.iterrows()]
-    fig = go.Figure(
-        go.Bar(
-            x=top["Score"],
-            y=labels,
-            orientation="h",
-            marker_color=[TIED_COLOR if t else BAR_COLOR for t in tied],
-            text=[f"{s:.4f}" + (f"  (ranks {i})" if i else "") for s, i in zip(top["Score"], intervals)],
-            textposition="auto",
-            customdata=[("tied with the leader" if t else "") for t in tied],
-            hovertemplate="%{y}<br>Score %{x:.5f}<br>%{customdata}<extra></extra>",
-        )
-    )
-    fig.update_yaxes(autorange="reversed", automargin=True)
-    fig.update_xaxes(title="LogME score (higher is better)")
+    if sum(tied) < 2:  # a leader alone is not "tied"
+        tied = [False] * len(tied)
     baseline = _baseline(df)
-    _mark_baseline(fig, baseline)
     values = [*top["Score"], *([baseline] if baseline is not None else [])]
     lo, hi = float(min(values)), float(max(values))
     pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 0.1
-    fig.update_xaxes(range=[lo - pad, hi + pad * 0.5])
+    start = lo - pad
+    scores = top["Score"].astype(float)
+    # Bars start at the left edge of the axis, so a longer bar is a higher score even when every
+    # score is negative (bars from zero would make the best task the shortest).
+    fig = go.Figure(
+        go.Bar(
+            x=scores - start,
+            base=start,
+            y=labels,
+            orientation="h",
+            marker_color=[TIED_COLOR if t else BAR_COLOR for t in tied],
+            text=[f"{s:.4f}" + (f"  (ranks {i})" if i else "") for s, i in zip(scores, intervals)],
+            textposition="auto",
+            customdata=[[s, "tied with the leader" if t else ""] for s, t in zip(scores, tied)],
+            hovertemplate="%{y}<br>Score %{customdata[0]:.5f}<br>%{customdata[1]}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(title="LogME score (higher is more promising; ranks: interval under resampling)")
+    _mark_baseline(fig, baseline)
+    fig.update_xaxes(range=[start, hi + pad * 0.5])
     title = f"Top {k} intermediate tasks"
     if any(tied):
         title += " (dark: indistinguishable from the leader under resampling)"

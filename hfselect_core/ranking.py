@@ -111,11 +111,20 @@ class TaskRanking:
         return iter(self.rows)
 
     def __str__(self) -> str:
-        lines = [f"{str(r.rank) + '.':<5}{_task_label(r.config):<50}Score: {r.score:.6f}" for r in self.rows[:10]]
+        lines = []
+        for r in self.rows[:10]:
+            line = f"{str(r.rank) + '.':<5}{_task_label(r.config):<50}Score: {r.score:.6f}"
+            if r.stability is not None and self.stability is not None:
+                low, high = r.stability.rank_low, r.stability.rank_high
+                ranks = f"{low}" if low == high else f"{low}-{high}"
+                line += f"  ranks {ranks}, top-{self.stability.top_k} in {r.stability.top_k_share:.0%}"
+                line += " (tied with the leader)" if r.stability.tied_with_leader and r.rank > 1 else ""
+            lines.append(line)
         if len(self.rows) > 10:
             lines.append(f"... ({len(self.rows) - 10} more)")
         if self.baseline is not None:
-            lines.append(f"(baseline, no intermediate task: {self.baseline:.6f})")
+            lines.append(f"(reference line, the base model with no intermediate task: {self.baseline:.6f})")
+        lines.extend(f"Warning: {w}" for w in self.warnings)
         if self.skipped:
             lines.append(f"({len(self.skipped)} ESM(s) skipped; see .skipped)")
         return "\n".join(lines)
