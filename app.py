@@ -181,8 +181,12 @@ def fill_file(path: str | None):
     )
 
 
-def hub_lookup(dataset_id: str, subset: str | None = None):
-    """Hub dataset id -> subsets, splits, columns and a preview (or a clear message offline)."""
+def hub_lookup(dataset_id: str, subset: str | None = None, oauth_token: gr.OAuthToken | None = None):
+    """Hub dataset id -> subsets, splits, columns and a preview (or a clear message offline).
+
+    A signed-in user's token opens their gated and private datasets; it is never logged or shown.
+    """
+    token = oauth_token.token if oauth_token is not None else None
     skip5 = (gr.skip(),) * 5
     if not (dataset_id or "").strip():
         return (*skip5, "Enter a dataset id such as `stanfordnlp/imdb`.")
@@ -194,14 +198,14 @@ def hub_lookup(dataset_id: str, subset: str | None = None):
         )
     try:
         dataset_id = dataset_id.strip()
-        configs = list_configs(dataset_id)
+        configs = list_configs(dataset_id, token=token)
         subset = subset if subset in configs else (configs[0] if configs else None)
-        splits = list_splits(dataset_id, subset)
+        splits = list_splits(dataset_id, subset, token=token)
         split = "train" if "train" in splits else (splits[0] if splits else None)
-        types = list_columns(dataset_id, subset)
+        types = list_columns(dataset_id, subset, token=token)
         text, label = logic.guess_columns(types)
         choices = logic.column_choices(types)
-        preview = logic.preview_frame(preview_rows(dataset_id, subset, split)) if split else pd.DataFrame()
+        preview = logic.preview_frame(preview_rows(dataset_id, subset, split, token=token)) if split else pd.DataFrame()
     except Exception as e:  # noqa: BLE001
         return (*skip5, f"⚠️ {_md(_message(e))}")
     return (
@@ -214,11 +218,17 @@ def hub_lookup(dataset_id: str, subset: str | None = None):
     )
 
 
-def hub_split_preview(dataset_id: str, subset: str | None, split: str | None):
+def hub_lookup_tab(dataset_id: str, oauth_token: gr.OAuthToken | None = None):
+    """The Hub tab's Look up: selects the Hub source, then :func:`hub_lookup`."""
+    return ("hub", *hub_lookup(dataset_id, None, oauth_token))
+
+
+def hub_split_preview(dataset_id: str, subset: str | None, split: str | None, oauth_token: gr.OAuthToken | None = None):
     if not (dataset_id and split) or not hub_reachable():
         return gr.skip()
+    token = oauth_token.token if oauth_token is not None else None
     try:
-        return logic.preview_frame(preview_rows(dataset_id.strip(), subset or None, split))
+        return logic.preview_frame(preview_rows(dataset_id.strip(), subset or None, split, token=token))
     except Exception as e:  # noqa: BLE001
         _warn(_message(e))
         return gr.skip()
@@ -363,7 +373,8 @@ def rank(
         plan = _cache_plan(form, token)
         stored = result_cache.default_cache().get(plan.key) if plan is not None else None
         if stored is not None:
-            yield _finished_outputs(logic.cached_status(stored), stored.ranking, top_k, stored.result_id)
+            shared_id = "" if stored.restricted else stored.result_id  # gated/private: no link
+            yield _finished_outputs(logic.cached_status(stored), stored.ranking, top_k, shared_id)
             return
         dataset = logic.build_dataset(form, token=token)
         yield _rank_outputs(f"⏳ Target data: {_md(dataset.summary())}")
@@ -387,6 +398,7 @@ def rank(
         result_id = ""
         if plan is not None:
             result_id = result_cache.default_cache().put(plan.key, ranking, plan.restricted, plan.target_label)
+            result_id = "" if plan.restricted else result_id  # gated/private inputs: never offered as a link
         yield _finished_outputs(f"✅ Done: {dataset.summary()}.", ranking, top_k, result_id)
     except Exception as e:  # noqa: BLE001 - the app must keep serving and never show a traceback
         msg = _message(e)
@@ -1029,7 +1041,7 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?", del
     hub_outputs = [subset, split, text_columns, label_column, hub_preview, hub_info]
     gr.on(
         [dataset_id.submit, hub_button.click],
-        lambda d: ("hub", *hub_lookup(d)),
+        hub_lookup_tab,
         dataset_id,
         [source, *hub_outputs],
         api_visibility="private",
@@ -1147,7 +1159,7 @@ with gr.Blocks(title="hfselect: which dataset should I fine-tune on first?", del
     s_hub_outputs = [s_subset, s_split, s_text, s_label, s_preview, s_hub_info]
     gr.on(
         [s_dataset_id.submit, s_hub_button.click],
-        lambda d: ("hub", *hub_lookup(d)),
+        hub_lookup_tab,
         s_dataset_id,
         [s_source, *s_hub_outputs],
         api_visibility="private",

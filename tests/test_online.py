@@ -208,6 +208,20 @@ out["stored_files"] = [str(f) for f in cache.entries()]
 from hfselect_core.sources import esm_coverage
 out["coverage"] = esm_coverage()["hub"]
 
+# The app's handlers with a signed-in user's token (what gr.OAuthToken carries) and without one.
+import types
+import app
+alice = types.SimpleNamespace(token=token)
+out["lookup_alice"] = str(app.hub_lookup("emu/gated-reviews", None, alice)[-1])
+out["lookup_anonymous"] = str(app.hub_lookup("emu/gated-reviews")[-1])
+form = ["hub", None, None, "emu/gated-reviews", None, "train", ["text"], "label", "auto", 60, 42, 0, "", "",
+        "bert-base-uncased", "hub", 10]
+final = list(app.rank(*form, oauth_token=alice))[-1]
+out["app_alice"] = [str(final[0]), final[-1]]
+again = list(app.rank(*form, oauth_token=alice))[-1]
+out["app_alice_again"] = [str(again[0]), again[-1]]
+out["app_anonymous"] = str(list(app.rank(*form))[-1][0])
+
 # Faults: 429 with Retry-After and 503 while downloading, then Cancel during slow downloads.
 from hfselect_core import hub
 from hfselect_core.errors import CancelledError
@@ -285,6 +299,17 @@ def test_python_api_uses_the_token_for_gated_data_and_private_esms_and_never_lea
     for path in out["stored_files"]:
         assert ALICE not in Path(path).read_text()
     assert {r.token for r in log} <= {None, ALICE}
+
+
+def test_app_handlers_use_the_signed_in_users_token_and_never_share_a_gated_result(api_run):
+    out = api_run["out"]
+    assert "subset(s)" in out["lookup_alice"] and "train" in out["lookup_alice"]
+    assert "gated or private" in out["lookup_anonymous"]
+    status, result_id = out["app_alice"]
+    assert status.startswith("✅") and result_id == ""  # stored, but never offered as a link
+    status, result_id = out["app_alice_again"]
+    assert "From the result cache" in status and result_id == ""  # Alice proved access again
+    assert "gated or private" in out["app_anonymous"] and "result cache" not in out["app_anonymous"]
 
 
 def test_coverage_counts_esms_per_base_model(api_run, emu):
