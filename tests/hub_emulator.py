@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
 import numpy as np
+from helpers import esm_config_dict
 
 MODEL, DATASET = "model", "dataset"
 LFS_SUFFIXES = (".safetensors", ".parquet", ".bin")
@@ -492,28 +493,6 @@ class _HubError(Exception):
 
 # --- content builders ----------------------------------------------------------------------------
 
-ESM_CONFIG_DEFAULTS = {
-    "task_subset": None,
-    "text_column": "text",
-    "label_column": "label",
-    "task_split": "train",
-    "num_examples": 1000,
-    "seed": 42,
-    "language": "en",
-    "esm_architecture": "linear",
-    "lm_num_epochs": 3,
-    "lm_batch_size": 32,
-    "lm_learning_rate": 2e-5,
-    "lm_weight_decay": 0.01,
-    "lm_optimizer": "AdamW",
-    "esm_num_epochs": 10,
-    "esm_batch_size": 32,
-    "esm_learning_rate": 0.001,
-    "esm_weight_decay": 0.01,
-    "esm_optimizer": "AdamW",
-    "developers": "emulator",
-}
-
 
 def esm_files(
     base_model: str,
@@ -532,13 +511,7 @@ def esm_files(
     bias = (0.1 * rng.standard_normal(dim)).astype(np.float32)
     prefix = "sequential.0" if legacy else "model"
     weights = save({f"{prefix}.weight": weight, f"{prefix}.bias": bias})
-    config = {
-        "base_model_name": base_model,
-        "task_id": task_id,
-        **ESM_CONFIG_DEFAULTS,
-        "esm_embedding_dim": dim,
-        "version": "0.1.0" if legacy else "0.2.0",
-    }
+    config = esm_config_dict(task_id, base_model, dim, version="0.1.0" if legacy else "0.2.0", developers="emulator")
     config.update(config_override or {})
     tag = f"{tag_spelling}:{base_model}"
     card = (

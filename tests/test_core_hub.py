@@ -126,3 +126,42 @@ def test_publish_folder_creates_repo_and_uploads_only_esm_files(tmp_path, monkey
     assert calls["create"][0] == "me/ESM_org_task"
     assert calls["upload"]["repo_id"] == "me/ESM_org_task"
     assert set(calls["upload"]["allow_patterns"]) == {"config.json", "model.safetensors", "README.md"}
+
+
+def test_closing_a_ranking_stops_its_downloads(monkeypatch, online, tmp_path):
+    """Gradio's Cancel closes the ranking generator: downloads stop within a second, none start later."""
+    import threading
+    import time
+
+    import pandas as pd
+
+    from hfselect_core.data import TargetDataset
+    from hfselect_core.ranking import iter_task_ranking
+
+    _write_esm(tmp_path / "esm", "org/task")
+    started: list[float] = []
+    lock = threading.Lock()
+
+    def slow_download(repo, token, files, backoff):
+        with lock:
+            started.append(time.monotonic())
+        backoff.stop.wait(0.3)
+        return tmp_path / "esm"
+
+    monkeypatch.setattr(hub, "_download_repo", slow_download)
+    monkeypatch.setattr(hub, "cached_esm_folder", lambda repo_id, sha, files=hub.RANK_FILES: None)
+    repos = [hub.HubESMRepo(f"org/ESM_{i}", f"{i:040x}") for i in range(200)]
+    df = pd.DataFrame({"text": [f"text {i}" for i in range(20)], "label": [i % 2 for i in range(20)]})
+    dataset = TargetDataset.from_pandas(df, "text", "label")
+    events = iter_task_ranking(dataset, "m", source=[HubESMSource(repos=repos, max_workers=4)])
+    for event in events:
+        if event.stage == "Fetching ESMs" and event.done >= 4:
+            break
+    closed_at = time.monotonic()
+    events.close()
+    time.sleep(1.5)
+    with lock:
+        late = [t for t in started if t > closed_at + 1.0]
+        total = len(started)
+    assert not late, f"{len(late)} downloads started more than 1 s after the ranking was closed"
+    assert total < 40, total
