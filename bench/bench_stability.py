@@ -9,6 +9,7 @@ Stages (each reuses the embeddings cached by ``embed``):
   order and the orders aggregated over resamples; by sample size (this gives the warning threshold).
   The 8 targets with real fine-tuning outcomes (``/work/shared/quality``) also get regret@5.
 * ``summary``: Markdown tables of the ``tau`` results (``--results``).
+* ``reference``: per target with transfers, tasks scoring above the reference line vs. tasks that helped.
 * ``time``: wall time of a plain ranking vs. a ranking with stability, alternating in one process.
 
 Run: ``.venv/bin/python bench/bench_stability.py all`` (results printed as Markdown tables).
@@ -297,9 +298,38 @@ def summarise_tau(paths: list[Path], cache: Path) -> str:
     return "\n".join(lines)
 
 
+def reference_stage(cache: Path, n: int = 1000) -> list[dict]:
+    """Does scoring above the reference line (no intermediate task) mean that a task helped?
+    Counts, per target with real transfers, the tasks scoring above it on n rows and the tasks
+    that really beat 'base' after fine-tuning."""
+    names, weights, biases = load_pool()
+    perf = json.loads(QUALITY.read_text())["perf"]
+    AffineLogME = core("logme").AffineLogME  # noqa: N806
+    rows = []
+    for target, outcome in perf.items():
+        data = np.load(cache / f"{target}.npz")
+        scorer = AffineLogME(data["embeddings"][:n], data["labels"][:n], bool(data["regression"]))
+        scores = scorer.score_many(weights, biases)
+        dim = weights.shape[1]
+        line = float(scorer.score(np.eye(dim)[None], np.zeros((1, dim)))[0])
+        keep = [i for i, name in enumerate(names) if name != target and outcome.get(name) == outcome.get(name)]
+        above = [bool(scores[i] > line) for i in keep]
+        helped = [bool(outcome[names[i]] > outcome["base"]) for i in keep]
+        row = {
+            "target": target,
+            "candidates": len(keep),
+            "above": sum(above),
+            "helped": sum(helped),
+            "agree": sum(a == h for a, h in zip(above, helped)),
+        }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["embed", "tau", "time", "summary", "all"])
+    parser.add_argument("stage", choices=["embed", "tau", "time", "summary", "reference", "all"])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/hfselect_stability_cache"))
     parser.add_argument("--targets", nargs="*", default=TARGETS)
     parser.add_argument("--sizes", nargs="*", type=int, default=[100, 250, 500, 1000])
@@ -316,5 +346,7 @@ if __name__ == "__main__":
         tau_stage(args.cache, args.targets, args.sizes, args.pairs, args.device, args.resamples, args.out)
     if args.stage in ("summary", "all"):
         print(summarise_tau(args.results, args.cache))
+    if args.stage in ("reference", "all"):
+        reference_stage(args.cache)
     if args.stage in ("time", "all"):
         time_stage(args.sizes, args.repeats)

@@ -4,7 +4,7 @@
 
 Launches the app as the browser tests do and drives Debian's /usr/bin/chromium (headless,
 --no-sandbox) with Playwright: pick the example, Rank, wait for the summary, open the
-"About the method" note for the first example, and capture summary, table and top-k plot.
+"About the method" note for the first example, and capture the whole page.
 """
 
 from __future__ import annotations
@@ -50,13 +50,8 @@ def main() -> None:
                 if i == 0:
                     page.get_by_text("About the method").first.click()
                     page.wait_for_timeout(500)
-                top = page.locator("#summary").bounding_box()["y"] - 20
-                bottom_box = page.locator("#bar-plot").bounding_box()
-                page.screenshot(
-                    path=str(ROOT / "docs" / f"ranking_{name}.png"),
-                    full_page=True,
-                    clip={"x": 0, "y": top, "width": 1400, "height": bottom_box["y"] + bottom_box["height"] - top + 10},
-                )
+                page.locator("#results").scroll_into_view_if_needed()
+                page.screenshot(path=str(ROOT / "docs" / f"ranking_{name}.png"), full_page=True)
                 print("saved", name, flush=True)
                 page.close()
             browser.close()
