@@ -390,6 +390,8 @@ def rank(
             if event.ranking is not None:
                 ranking = event.ranking
                 break
+            if event.stage == "Warning":  # a sample too small to be stable: say so before scoring
+                _warn(event.message)
             frac = event.done / event.total if event.total else None
             progress(frac, desc=f"{event.stage} {event.done}/{event.total}" if event.total else event.stage)
             yield _rank_outputs(logic.progress_text(event.stage, event.done, event.total, event.message))
