@@ -40,7 +40,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
-from bench_ranking import _maxrss_mb, _reference_dataset, machine_info, write_esms  # noqa: E402
+from bench_ranking import _maxrss_mb, _pin, _reference_dataset, machine_info, write_esms  # noqa: E402
 
 DATA = REPO.parent / "shared" / "datasets"
 DEFAULT_REF_PYTHON = os.environ.get("BENCH_REF_PYTHON", "/work/bench-venv/bin/python")
@@ -155,7 +155,7 @@ def child_ref(job: dict) -> dict:
     }
 
 
-def run_child(python: str, side: str, job: dict, workdir: Path) -> dict:
+def run_child(python: str, side: str, job: dict, workdir: Path, cpus: str | None = None) -> dict:
     path = workdir / f"job_{side}_{job.get('k', 0)}_{time.time_ns()}.json"
     path.write_text(json.dumps(job))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1"}
@@ -172,6 +172,7 @@ def run_child(python: str, side: str, job: dict, workdir: Path) -> dict:
         text=True,
         env=env,
         cwd=str(workdir),
+        preexec_fn=_pin(cpus),
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{side} child failed:\n{proc.stderr[-4000:]}")
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokenizer", default=None, help="tokenizer folder (GPU machine: no bundled MiniLM)")
     parser.add_argument("--precision", nargs="+", default=["fp32"], help="our embedding precision(s)")
     parser.add_argument("--ref-python", default=DEFAULT_REF_PYTHON)
+    parser.add_argument("--cpus", default=None, help="pin every child to these cores, e.g. 0,1 (both sides alike)")
     parser.add_argument("--workdir", default="")
     parser.add_argument("--json", default="")
     parser.add_argument("--child", choices=["ours", "ref"])
@@ -228,16 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.gpu:
         for precision in args.precision:
             job = {**common, "esm_dir": str(esm_dir), "k": args.k, "device": "cuda", "precision": precision}
-            report[f"ours_gpu_{precision}"] = run_child(sys.executable, "ours", job, workdir)
+            report[f"ours_gpu_{precision}"] = run_child(sys.executable, "ours", job, workdir, args.cpus)
     else:
         for precision in args.precision:
             job = {**common, "esm_dir": str(esm_dir), "k": args.k, "precision": precision}
-            report[f"ours_{precision}"] = run_child(sys.executable, "ours", job, workdir)
+            report[f"ours_{precision}"] = run_child(sys.executable, "ours", job, workdir, args.cpus)
         ours = report[f"ours_{args.precision[0]}"]
         empty = workdir / "no_esms"
         empty.mkdir(exist_ok=True)
-        ref0 = run_child(args.ref_python, "ref", {**common, "esm_dir": str(empty), "k": 0}, workdir)
-        refk = run_child(args.ref_python, "ref", {**common, "esm_dir": str(esm_dir), "k": args.k}, workdir)
+        ref0 = run_child(args.ref_python, "ref", {**common, "esm_dir": str(empty), "k": 0}, workdir, args.cpus)
+        refk = run_child(args.ref_python, "ref", {**common, "esm_dir": str(esm_dir), "k": args.k}, workdir, args.cpus)
         k, kx = args.k, args.extrapolate_k
         st = ours["stages"]
         ours_fixed = st.get("load model", 0) + st.get("embed", 0)
