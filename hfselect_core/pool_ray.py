@@ -313,8 +313,9 @@ def init_ray(
     if working_dir:
         runtime_env["working_dir"] = working_dir
         runtime_env["excludes"] = [".git", ".venv", "assets/esms", "*.parquet", ".gpu", "artifacts"]
-    else:
-        # Local workers start in the same environment; make sure they find this package.
+    elif not address:
+        # Local workers start in the same environment; make sure they find this package. (On a
+        # cluster the image installs it: its nodes' PYTHONPATH is theirs, not this machine's.)
         root = str(Path(__file__).resolve().parent.parent)
         path = os.environ.get("PYTHONPATH", "")
         if root not in path.split(os.pathsep):
