@@ -40,24 +40,32 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 # --- escaping ------------------------------------------------------------------------------
 
-# Characters that are Markdown or HTML syntax, or that let the renderer turn text into a link
-# ("https://x", "www.x", "a@b.c"). Each becomes a numeric character reference: shown as the
-# character, never parsed as syntax (a backslash escape would show inside autolinked URLs).
-_MD_ENTITIES = {ord(c): f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~<>&\"':/=@$%^"}
+# Characters that are HTML, or that Markdown turns into links, images, code, emphasis, math or
+# headings. Each becomes a numeric character reference: shown as the character, never parsed as
+# syntax (a backslash escape would show inside autolinked URLs). Quotes, full stops, colons and
+# slashes stay as they are so messages remain readable, also raw through the API; the sequences
+# that start an automatic link ("https://", "www.", "a@b") are broken separately.
+_MD_ENTITIES = {ord(c): f"&#{ord(c)};" for c in "\\`*{}[]<>&#~$@|"}
+_AUTOLINK = re.compile(r"(?i)(:)(//)|(www)(\.)")
+_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
 def md_text(value: object, max_chars: int = 500) -> str:
     """Untrusted text (URL, upload, column name, Hub card, ESM config) made safe inside Markdown/HTML.
 
-    Every character that could start Markdown or HTML syntax, or an automatic link, is written as a
-    numeric character reference, so the text renders as typed and never as a link, form, image or
-    heading. Whitespace runs become one space (no line breaks, no code blocks); long values are cut
-    so one field cannot flood the page.
+    Characters that could start HTML or Markdown syntax (tags, links, images, code, emphasis,
+    headings, math) are written as numeric character references, and automatic links are broken,
+    so the text renders as typed and never as a link, form, image or heading. Whitespace runs
+    become one space (no line breaks, no code blocks); long values are cut so one field cannot
+    flood the page. Underscores inside words (``HFSELECT_MAX_EXAMPLES``) are left alone: they
+    never make emphasis.
     """
     text = "" if value is None else str(value)
     if len(text) > max_chars:
         text = text[:max_chars] + "…"
-    return " ".join(text.split()).translate(_MD_ENTITIES)
+    text = " ".join(text.split()).translate(_MD_ENTITIES)
+    text = _AUTOLINK.sub(lambda m: f"{m[1]}&#47;&#47;" if m[1] else f"{m[3]}&#46;", text)
+    return _EDGE_UNDERSCORE.sub("&#95;", text)
 
 
 def md_code(value: object, max_chars: int = 200) -> str:
@@ -255,7 +263,8 @@ def form_field_errors(form: RankForm) -> list[tuple[str, str]]:
             errors.append(("base_model", str(e)))
     if (form.pool or "auto") not in POOLS:
         errors.append(("pool", f"ESM pool must be one of {', '.join(POOLS)}, not '{form.pool}'."))
-    return errors
+    # Messages quote what was typed: a 1 MB value must not become a 1 MB message.
+    return [(field, limits.bounded(message, 400)) for field, message in errors]
 
 
 def validate_form(form: RankForm) -> list[str]:
@@ -832,6 +841,8 @@ def model_size(model_id: str) -> tuple[int, int | None]:
     if model_id in _KNOWN_MODEL_SIZES:
         return _KNOWN_MODEL_SIZES[model_id]
     try:
+        # A server folder the app may not load must not leak through the estimate either.
+        check_base_model_allowed(model_id)
         from .embedding import TRANSFORMERS_LOCK
 
         with TRANSFORMERS_LOCK:

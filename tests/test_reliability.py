@@ -1025,3 +1025,13 @@ def test_cli_process_checks_the_output_path_first(tmp_path):
     assert done.returncode == 2
     assert done.stderr == "error: Output folder '/nonexistent' does not exist. Create it first.\n"
     assert done.stdout == ""
+
+
+def test_form_messages_quoting_huge_values_are_bounded():
+    from hfselect_core.app_logic import RankForm, form_field_errors, model_size
+
+    errors = form_field_errors(RankForm(source="<b>" * 300_000, task_type="x" * 10**6, pool="y" * 10**6))
+    assert {f for f, _ in errors} == {"source", "task_type", "pool"}
+    assert all(len(m) <= 400 for _, m in errors), [len(m) for _, m in errors]
+    # The studio's time estimate does not read server folders the app may not load.
+    assert model_size("/etc") == (768, 12)
