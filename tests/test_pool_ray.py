@@ -249,8 +249,9 @@ def test_bad_manifest_is_refused_with_the_reason(tmp_path, capsys, tasks, messag
 
 
 def test_publish_needs_a_namespace_and_missing_manifest_is_named(tmp_path, capsys):
-    assert pool_main(["--manifest", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    cmd = [sys.executable, "-m", "hfselect_core", "pool", "--manifest", str(tmp_path / "nope.json"), "--out", "o"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, env=_env(tmp_path))
+    assert done.returncode == 2 and "does not exist" in done.stderr and "Traceback" not in done.stderr
     manifest = tmp_path / "m.json"
     manifest.write_text(json.dumps({"tasks": [{"name": "a", "text_columns": ["t"], "hub_id": "x/y"}]}))
     assert pool_main(["--manifest", str(manifest), "--out", str(tmp_path / "o"), "--publish"]) == 2
