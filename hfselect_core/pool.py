@@ -422,7 +422,7 @@ def build_one_esm(
 
     started = time.perf_counter()
     settings = TrainingSettings(**recipe.settings)
-    cap = min(task.max_examples or settings.max_examples, settings.max_examples)
+    cap = task.max_examples or settings.max_examples  # the manifest's cap for this task wins
     settings = dataclasses.replace(settings, max_examples=cap)
     dataset = load_task_dataset(task, cap, settings.seed, token)
     seconds_data = time.perf_counter() - started
