@@ -154,3 +154,23 @@ def test_hostile_esm_config_renders_as_text(page, app_url):
     skipped = page.evaluate("() => Array.from(document.querySelectorAll('table')).map(t => t.textContent).join(' ')")
     assert "config 'esm_embedding_dim' must be a number, found the text '<form action" in skipped
     _assert_nothing_injected(page)
+
+
+def test_hostile_upload_renders_as_text(page, app_url, tmp_path):
+    """Column names and cells of an uploaded file reach the preview table, the column pickers and
+    the messages: all as text."""
+    path = tmp_path / "hostile.csv"
+    column = '<img src="https://evil.example/col.png">'
+    cell = '<a href="https://evil.example/cell">cell link</a><form action="https://evil.example/c"></form>'
+    path.write_text(f'text,"{column.replace(chr(34), chr(34) * 2)}"\n"{cell.replace(chr(34), chr(34) * 2)}",1\n')
+    page.goto(app_url)
+    page.get_by_role("tab", name="Upload a file").click()
+    with page.expect_file_chooser() as chooser:
+        page.locator("button:visible", has_text="Click to Upload").first.click()
+    chooser.value.set_files(str(path))
+    page.wait_for_function("() => /1 rows, 2 columns|⚠️/.test(document.body.innerText)")
+    assert "1 rows, 2 columns" in page.inner_text("body"), page.inner_text("body")[-1500:]
+    page.wait_for_function("() => document.body.textContent.includes('evil.example/cell')")
+    page.locator("#label-column input").click()
+    page.get_by_text(column, exact=False).first.wait_for(state="attached")
+    _assert_nothing_injected(page)
