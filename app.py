@@ -551,13 +551,32 @@ def on_load(request: gr.Request):
 
 
 def autorun_rank(flag: bool, result_id: str | None, *args):
+    args = list(args)
+    # gradio passes the request last (see the signature below): a share link's autorun is admitted
+    # like a click on Rank, so links opened by many cannot queue unbounded work.
+    request = args.pop() if args and isinstance(args[-1], gr.Request) else None
     if result_id:
         yield show_stored_result(result_id, args[-1] if args else 10)
         return
     if not flag:
         yield (gr.skip(),) * N_RANK_OUTPUTS
         return
-    yield from rank(*args)
+    refused = _admit(request, "ranking")  # the ticket the Rank button's validator would take
+    if refused:
+        _warn(refused)
+        yield (f"⚠️ {_md(refused)}",) + (gr.skip(),) * (N_RANK_OUTPUTS - 1)
+        return
+    yield from rank(*args, request=request)
+
+
+autorun_rank.__signature__ = inspect.Signature(
+    [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_ONLY)
+        for name in ["flag", "result_id", *RANK_FIELDS, "top_k"]
+    ]
+    + [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)]
+)
+autorun_rank.__annotations__ = {"request": gr.Request}
 
 
 # --- "Add your dataset" (ESM studio) --------------------------------------------------------

@@ -432,3 +432,19 @@ def test_bad_cap_values_fall_back_to_defaults(monkeypatch, value):
     assert limits.max_upload_bytes() == 100_000_000
     assert limits.max_text_chars() == 20_000
     assert all(limits.describe().values())
+
+
+def test_share_link_autorun_is_admitted_like_a_click(live_app, monkeypatch):
+    """A share link with autorun=1 runs a ranking on page load: it takes a ticket like the Rank button,
+    so a link opened by a crowd is bounded too; over the bound the page says so instead of queueing."""
+    monkeypatch.setenv(limits.MAX_JOBS_PER_CLIENT_ENV, "1")
+    import gradio as gr
+
+    request = gr.Request(session_hash="autorun-client", headers={}, client=SimpleNamespace(host="10.6.0.1"))
+    live_app.JOBS.admit("autorun-client", "10.6.0.1")  # this client already has a job waiting
+    outputs = list(live_app.autorun_rank(True, "", *_form(_seed(), n=20, max_esms=1), request))
+    assert outputs[-1][0].startswith("⚠️ You already have 1 job(s)"), outputs[-1][0]
+    live_app.JOBS.drop_waiting("autorun-client")
+    outputs = list(live_app.autorun_rank(True, "", *_form(_seed(), n=20, max_esms=1), request))
+    assert outputs[-1][0].startswith("✅"), outputs[-1][0]
+    assert live_app.JOBS.counts() == (0, 0, 0)
