@@ -515,7 +515,7 @@ def summary_markdown(ranking: TaskRanking) -> str:
     if ranking.stability is not None:
         s = ranking.stability
         parts.append(
-            f"Stability: the top {s.max_candidates} tasks were re-scored on {s.num_resamples} "
+            f"Stability: the top {sum(r.stability is not None for r in ranking.rows)} tasks were re-scored on {s.num_resamples} "
             f"{'half-splits' if s.method == 'half' else 'bootstrap resamples'} of the embedded sample; "
             f"the table's rank interval holds the central {s.interval:.0%} of each task's ranks, and the order "
             + ("is by mean rank over the resamples." if s.order == "mean_rank" else "is by score.")

@@ -462,25 +462,44 @@ def iter_task_ranking(
 
 
 def _check_stability(scorer, embeddings, dataset, rows, settings, should_stop):
-    """Resample the leading rows; returns (new order of rows, {id(esm): TaskStability})."""
+    """Resample the leading rows; returns (new order of rows, {id(esm): TaskStability}).
+
+    When one of the last two resampled places is still tied with the leader, the next
+    ``max_candidates`` tasks are resampled too (on the same resamples, up to 3 rounds), so a tie group is never cut short.
+    """
     from . import stability as st
 
-    m = len(rows) if not settings.max_candidates else min(settings.max_candidates, len(rows))
-    leading = [esm for esm, _ in rows[:m]]
-    pairs = [esm.weight_and_bias() for esm in leading]
-    weights, biases = np.stack([w for w, _ in pairs]), np.stack([b for _, b in pairs])
-    single = np.array([score for _, score in rows[:m]])
+    step = len(rows) if not settings.max_candidates else settings.max_candidates
     resamples = st.resample_indices(len(dataset), settings.num_resamples, settings.method, settings.seed)
-    scores = np.empty((len(resamples), m))
-    yield RankingEvent("Checking stability", 0, len(resamples), f"Re-scoring the top {m} tasks on resamples")
+    yield RankingEvent("Checking stability", 0, len(resamples), f"Re-scoring the top {min(step, len(rows))} tasks")
+    scorers = []
     for b, idx in enumerate(resamples):
         if should_stop and should_stop():
             raise CancelledError()
-        sub = AffineLogME(embeddings[idx], dataset.labels[idx], dataset.is_regression, device=scorer.device)
-        scores[b] = sub.score_many(weights, biases)
-        yield RankingEvent("Checking stability", b + 1, len(resamples))
-    order = st.aggregate_order(scores, settings.order, single)
-    summary = st.summarise(scores, order, settings)
+        scorers.append(AffineLogME(embeddings[idx], dataset.labels[idx], dataset.is_regression, device=scorer.device))
+    leading: list = []
+    columns: list[np.ndarray] = []
+    for _round in range(3):
+        new = [esm for esm, _ in rows[len(leading) : len(leading) + step]]
+        if not new:
+            break
+        pairs = [esm.weight_and_bias() for esm in new]
+        weights, biases = np.stack([w for w, _ in pairs]), np.stack([b for _, b in pairs])
+        block = np.empty((len(scorers), len(new)))
+        for b, sub in enumerate(scorers):
+            if should_stop and should_stop():
+                raise CancelledError()
+            block[b] = sub.score_many(weights, biases)
+            yield RankingEvent("Checking stability", b + 1, len(scorers))
+        leading += new
+        columns.append(block)
+        scores = np.concatenate(columns, axis=1)
+        single = np.array([score for _, score in rows[: len(leading)]])
+        order = st.aggregate_order(scores, settings.order, single)
+        summary = st.summarise(scores, order, settings)
+        if len(summary) < 3 or not any(t.tied_with_leader for t in summary[-2:]):
+            break  # the tie group ends above the last resampled places
+    m = len(leading)
     new_order = [int(i) for i in order] + list(range(m, len(rows)))
     return new_order, {id(leading[int(j)]): task for j, task in zip(order, summary)}
 
