@@ -64,6 +64,18 @@ def render_card(config: ESMConfig, report: FitReport | None = None, notes: str =
         )
     else:
         fit = "closed-form least squares in float64 (a tiny ridge on the weights, none on the bias)"
+        ridge = config.extra.get("esm_ridge")
+        if isinstance(ridge, (int, float)) and ridge > 1e-4:
+            fit = (
+                f"closed-form least squares in float64 (a ridge of {_number(ridge, 3)} times the mean eigenvalue "
+                "of the embeddings' second-moment matrix on the weights, none on the bias)"
+            )
+        outside = config.extra.get("esm_num_fit_texts_outside_task")
+        if isinstance(outside, int) and outside > 0:
+            fit += (
+                f", on the task's texts plus {outside} texts from other tasks (embedded by both models), so the "
+                "map also holds for texts unlike the task's own"
+            )
     fields.update(
         card_data=_yaml(card_metadata(config)),
         task_type=config.extra.get("task_type"),

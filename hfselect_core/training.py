@@ -7,9 +7,11 @@ same code trains the bundled pool on a GPU machine and ESMs in the Space.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,10 @@ from .esm import CARD_NAME, ESM, ESMConfig
 
 FIT_CLOSED_FORM = "closed_form"
 FIT_SGD = "sgd"
+HEAD_COSINE = "cosine"
+HEAD_LINEAR = "linear"
+RIDGE_TO_ZERO = "zero"
+RIDGE_TO_IDENTITY = "identity"
 
 
 @dataclass
@@ -35,10 +41,14 @@ class TrainingSettings:
     lm_learning_rate: float = 2e-5
     lm_weight_decay: float = 0.01
     head_learning_rate: float | None = 1e-3  # None: the head trains at lm_learning_rate
+    # 'cosine': the head sees the normalised embedding times a learned scale; 'linear': a plain
+    # linear head on the embedding before normalisation (see _Classifier).
+    head: str = HEAD_COSINE
     max_examples: int = 10_000
     seed: int = 42
     fit_method: str = FIT_CLOSED_FORM
     ridge: float = 1e-6  # relative to the mean eigenvalue of the Gram matrix
+    ridge_toward: str = RIDGE_TO_ZERO  # what the ridge pulls W toward: 0, or the identity map
     esm_num_epochs: int = 10  # the SGD recipe of the reference library
     esm_batch_size: int = 32
     esm_learning_rate: float = 0.01
@@ -79,14 +89,24 @@ class TrainingEvent:
 # --- the linear map -------------------------------------------------------------------------
 
 
-def fit_linear_map(source: np.ndarray, target: np.ndarray, ridge: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares ``target ~ source @ W.T + b`` in float64, with a tiny ridge on W (not on b).
+def fit_linear_map(
+    source: np.ndarray, target: np.ndarray, ridge: float = 1e-6, toward_identity: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares ``target ~ source @ W.T + b`` in float64, with a ridge on W (not on b).
 
     Returns (W, b). The ridge is scaled by the mean eigenvalue of the Gram matrix so it is
-    negligible for well-posed data and keeps rank-deficient data solvable.
+    negligible for well-posed data and keeps rank-deficient data solvable. With
+    ``toward_identity`` the ridge pulls W toward the identity instead of zero (source and target
+    must have the same width): directions the fitting texts barely cover are left as the base
+    model has them rather than switched off.
     """
     x = np.asarray(source, dtype=np.float64)
     y = np.asarray(target, dtype=np.float64)
+    if toward_identity:
+        if x.shape[1] != y.shape[1]:
+            raise ValueError("a map toward the identity needs source and target of the same width")
+        w, b = fit_linear_map(x, y - x, ridge)
+        return w + np.eye(x.shape[1]), b
     n, d = x.shape
     x1 = np.hstack([x, np.ones((n, 1))])
     gram = x1.T @ x1
@@ -138,38 +158,51 @@ def map_quality(weight: np.ndarray, bias: np.ndarray, source: np.ndarray, target
 
 
 def fit_esm_map(
-    base: np.ndarray, tuned: np.ndarray, settings: TrainingSettings, device: str | torch.device = "cpu"
+    base: np.ndarray,
+    tuned: np.ndarray,
+    settings: TrainingSettings,
+    device: str | torch.device = "cpu",
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, FitReport]:
-    """Fit on all but a held-out share of the pairs, report held-out quality, then refit on all."""
+    """Fit on all but a held-out share of the pairs, report held-out quality, then refit on all.
+
+    ``extra`` holds more (base, tuned) pairs, of texts from outside the task, that are always fitted
+    on; the held-out quality is measured on the task's own pairs.
+    """
     n = len(base)
-    rng = np.random.default_rng(settings.seed)
-    order = rng.permutation(n)
+    extra_base = np.zeros((0, base.shape[1]), base.dtype) if extra is None else extra[0]
+    extra_tuned = np.zeros((0, tuned.shape[1]), tuned.dtype) if extra is None else extra[1]
+    all_base = np.concatenate([base, extra_base])
+    all_tuned = np.concatenate([tuned, extra_tuned])
+    order = np.random.default_rng(settings.seed).permutation(n)
     held = max(1, int(round(n * settings.holdout_fraction))) if n >= 10 else 0
-    test_idx, train_idx = order[:held], order[held:]
-
-    def fit(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if settings.fit_method == FIT_SGD:
-            return fit_linear_map_sgd(
-                base[idx],
-                tuned[idx],
-                settings.esm_num_epochs,
-                settings.esm_batch_size,
-                settings.esm_learning_rate,
-                settings.esm_weight_decay,
-                settings.seed,
-                device,
-            )
-        return fit_linear_map(base[idx], tuned[idx], settings.ridge)
-
-    w, b = fit(train_idx)
-    train_mse, _ = map_quality(w, b, base[train_idx], tuned[train_idx])
+    test_idx = order[:held]
+    train_idx = np.concatenate([order[held:], np.arange(n, len(all_base))])
+    w, b = _fit_map(all_base[train_idx], all_tuned[train_idx], settings, device)
+    train_mse, _ = map_quality(w, b, all_base[train_idx], all_tuned[train_idx])
     if held:
         mse, r2 = map_quality(w, b, base[test_idx], tuned[test_idx])
-        w, b = fit(np.arange(n))
+        w, b = _fit_map(all_base, all_tuned, settings, device)
     else:
         mse, r2 = train_mse, float("nan")
-    report = FitReport(mse, r2, train_mse, len(train_idx), held, settings.fit_method)
-    return w, b, report
+    return w, b, FitReport(mse, r2, train_mse, len(train_idx), held, settings.fit_method)
+
+
+def _fit_map(
+    base: np.ndarray, tuned: np.ndarray, settings: TrainingSettings, device: str | torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    if settings.fit_method == FIT_SGD:
+        return fit_linear_map_sgd(
+            base,
+            tuned,
+            settings.esm_num_epochs,
+            settings.esm_batch_size,
+            settings.esm_learning_rate,
+            settings.esm_weight_decay,
+            settings.seed,
+            device,
+        )
+    return fit_linear_map(base, tuned, settings.ridge, settings.ridge_toward == RIDGE_TO_IDENTITY)
 
 
 # --- fine-tuning ------------------------------------------------------------------------------
@@ -178,13 +211,20 @@ def fit_esm_map(
 class _Classifier(torch.nn.Module):
     """The encoder plus a linear head on the same pooled embedding the ranking uses.
 
-    When the pooling normalises, the head sees the unit vector times a learned scale (a cosine
-    classifier): on unit vectors a plain linear head starts with near-zero logits and the encoder
-    would have to do all the work, distorting the embedding far more than the task needs.
+    With the 'cosine' head and a pooling that normalises, the head sees the unit vector times a
+    learned scale (a cosine classifier): on unit vectors a plain linear head starts with near-zero
+    logits and the encoder would have to do all the work, distorting the embedding far more than
+    the task needs. The 'linear' head sees the pooled embedding before normalisation, as a
+    classification head on a mean-pooled encoder usually does.
     """
 
-    def __init__(self, encoder: EmbeddingModel, num_outputs: int):
+    def __init__(self, encoder: EmbeddingModel, num_outputs: int, head: str = HEAD_COSINE):
         super().__init__()
+        if head not in (HEAD_COSINE, HEAD_LINEAR):
+            raise ValueError(f"head must be '{HEAD_COSINE}' or '{HEAD_LINEAR}', not {head!r}")
+        if head == HEAD_LINEAR:
+            # Same weights, pooled without the final normalisation.
+            encoder = dataclasses.replace(encoder, pooling=encoder.pooling.removesuffix("+normalize"))
         self.encoder = encoder
         self.backbone = encoder.model
         self.dropout = torch.nn.Dropout(0.1)
@@ -211,9 +251,12 @@ def _fine_tune(
     device = base.device
     tuned = copy.copy(base)
     tuned.model = copy.deepcopy(base.model).train()
+    # A new identity: the embedding cache keys vectors by the model's identity, and the base
+    # model's cached vectors of the same texts must never be returned for the fine-tuned one.
+    tuned.revision = f"{base.revision}+fine-tuned-{uuid.uuid4().hex}"
     regression = dataset.is_regression
     num_outputs = 1 if regression else int(dataset.labels.max()) + 1
-    net = _Classifier(tuned, num_outputs).to(device)
+    net = _Classifier(tuned, num_outputs, settings.head).to(device)
     labels = torch.as_tensor(np.array(dataset.labels), dtype=torch.float32 if regression else torch.long)
     encoded = base.tokenizer(list(dataset.texts), truncation=True, max_length=settings.max_length, padding=False)[
         "input_ids"
@@ -275,6 +318,27 @@ def _fine_tune(
     yield tuned
 
 
+def fine_tune_encoder(
+    base: EmbeddingModel,
+    dataset: TargetDataset,
+    settings: TrainingSettings | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[EmbeddingModel, list[float]]:
+    """Fine-tune a copy of ``base`` on ``dataset`` (the first step of training an ESM).
+
+    Returns the fine-tuned encoder (same tokenizer and pooling) and the loss of every step.
+    """
+    tuned: EmbeddingModel | None = None
+    losses: list[float] = []
+    for item in _fine_tune(base, dataset, settings or TrainingSettings(), should_stop):
+        if isinstance(item, list):
+            losses = item
+        elif isinstance(item, EmbeddingModel):
+            tuned = item
+    assert tuned is not None
+    return tuned, losses
+
+
 def sample_dataset(dataset: TargetDataset, n: int, seed: int) -> TargetDataset:
     """A reproducible sample of n examples (order kept), as training draws it."""
     rng = np.random.default_rng(seed)
@@ -298,8 +362,13 @@ def iter_train_esm(
     developers: str | None = None,
     card_notes: str = "",
     should_stop: Callable[[], bool] | None = None,
+    fit_texts: Sequence[str] | None = None,
 ) -> Iterator[TrainingEvent]:
-    """Train an ESM step by step, yielding progress; the last event holds the result."""
+    """Train an ESM step by step, yielding progress; the last event holds the result.
+
+    ``fit_texts``: unlabelled texts from outside the task, embedded with both models and added to
+    the pairs the map is fitted on, so the map also holds for texts unlike the task's own.
+    """
     settings = settings or TrainingSettings()
     times: dict[str, float] = {}
     if len(dataset) > settings.max_examples:
@@ -329,17 +398,58 @@ def iter_train_esm(
     yield TrainingEvent("Embedding", 0, 2, f"Embedding {len(dataset)} texts with the base model")
     base_emb = base.embed(dataset.texts, settings.embed_batch_size, should_stop=should_stop)
     yield TrainingEvent("Embedding", 1, 2, "Embedding with the fine-tuned model")
-    tuned_emb = tuned.embed(dataset.texts, settings.embed_batch_size, should_stop=should_stop)
+    # Vectors of a one-off model: nothing to gain from caching them.
+    tuned_emb = tuned.embed(dataset.texts, settings.embed_batch_size, should_stop=should_stop, use_cache=False)
+    extra = None
+    if fit_texts:
+        extra = (
+            base.embed(list(fit_texts), settings.embed_batch_size, should_stop=should_stop),
+            tuned.embed(list(fit_texts), settings.embed_batch_size, should_stop=should_stop, use_cache=False),
+        )
     del tuned
     times["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     yield TrainingEvent("Fitting the map", 0, 1, settings.fit_method)
-    weight, bias, report = fit_esm_map(base_emb, tuned_emb, settings, base.device)
+    weight, bias, report = fit_esm_map(base_emb, tuned_emb, settings, base.device, extra)
     times["fit"] = time.perf_counter() - t0
 
     base_name = base.model_id if isinstance(base_model, EmbeddingModel) else base_model
-    config = ESMConfig(
+    config = esm_config(
+        dataset,
+        base_name,
+        base,
+        settings,
+        report,
+        task_id=task_id,
+        task_subset=task_subset,
+        task_split=task_split,
+        language=language,
+        developers=developers,
+        num_fit_texts=len(fit_texts or []),
+    )
+    esm = ESM.from_weights(weight, bias, config=config, name=config.task_id)
+    result = TrainingResult(esm, report, losses or [], times)
+    if output_dir is not None:
+        result.folder = save_esm_folder(esm, output_dir, report, card_notes)
+    yield TrainingEvent("Done", 1, 1, "", result)
+
+
+def esm_config(
+    dataset: TargetDataset,
+    base_name: str,
+    base: EmbeddingModel,
+    settings: TrainingSettings,
+    report: FitReport,
+    task_id: str | None = None,
+    task_subset: str | None = None,
+    task_split: str | None = None,
+    language: str | None = None,
+    developers: str | None = None,
+    num_fit_texts: int = 0,
+) -> ESMConfig:
+    """The config of an ESM trained on ``dataset`` with ``settings`` (what its card reports)."""
+    return ESMConfig(
         base_model_name=base_name,
         task_id=task_id or dataset.source,
         task_subset=task_subset if task_subset is not None else dataset.subset,
@@ -372,13 +482,12 @@ def iter_train_esm(
             "esm_r2": report.r2,
             "lm_max_length": settings.max_length,
             "lm_head_learning_rate": settings.head_learning_rate,
+            "lm_head": settings.head,
+            "esm_ridge": settings.ridge if settings.fit_method == FIT_CLOSED_FORM else None,
+            "esm_ridge_toward": settings.ridge_toward if settings.fit_method == FIT_CLOSED_FORM else None,
+            "esm_num_fit_texts_outside_task": num_fit_texts,
         },
     )
-    esm = ESM.from_weights(weight, bias, config=config, name=config.task_id)
-    result = TrainingResult(esm, report, losses or [], times)
-    if output_dir is not None:
-        result.folder = save_esm_folder(esm, output_dir, report, card_notes)
-    yield TrainingEvent("Done", 1, 1, "", result)
 
 
 def train_esm(

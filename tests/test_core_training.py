@@ -175,3 +175,17 @@ def test_render_card_with_report():
     assert "AdamW" in card
     assert "0.00123" in card
     assert "Trained in a test." in card
+
+
+def test_train_esm_after_the_base_model_embedded_the_same_texts(tiny_bert_dir, train_dataset, monkeypatch):
+    """The embedding cache keys vectors by model identity: the fine-tuned copy must not be served
+    the base model's cached vectors of the same texts (that made every map the identity)."""
+    from hfselect_core.embedding import load_embedding_model
+
+    monkeypatch.setenv("HFSELECT_EMBEDDING_CACHE_MB", "64")
+    base = load_embedding_model(str(tiny_bert_dir), device="cpu", max_length=32)
+    base.embed(train_dataset.texts)
+    settings = TrainingSettings(lm_num_epochs=1, lm_batch_size=8, lm_learning_rate=1e-3, max_length=32)
+    result = train_esm(train_dataset, base, settings=settings)
+    assert result.fit.r2 < 1 - 1e-6 and result.fit.mse > 1e-10
+    assert not np.allclose(result.esm.weight_and_bias()[0], np.eye(32), atol=1e-3)
