@@ -44,7 +44,7 @@ from .sources import BundledESMSource, ESMFilters, HubESMSource, bundled_pool_di
 log = logging.getLogger(__name__)
 
 # Bump when the same inputs would give different scores (LogME, embedding or sampling changes).
-SCORING_VERSION = "2026.11.1"
+SCORING_VERSION = "2026.11.2"  # .2: stability (rank intervals, ties, order by mean rank)
 CACHE_DIR_ENV = "HFSELECT_RESULT_CACHE_DIR"
 MAX_ENTRIES_ENV = "HFSELECT_RESULT_CACHE_MAX_ENTRIES"
 MAX_MB_ENV = "HFSELECT_RESULT_CACHE_MAX_MB"
