@@ -138,6 +138,12 @@ def score_logme(x, sample, w, b, seed):
     return AffineLogME(x, sample.labels, sample.is_regression).score_many(w, b)
 
 
+def score_logme_published(x, sample, w, b, seed):
+    """LogME with the published formula (scale_invariant=False): differs from 'logme' only when
+    N <= d (here: samples of 250 with d = 384), where it counts all d prior dimensions."""
+    return AffineLogME(x, sample.labels, sample.is_regression, scale_invariant=False).score_many(w, b)
+
+
 def score_product(x, sample, w, b, seed):
     """What compute_task_ranking orders by today: the LogME order, with its leading tasks re-ordered
     by mean rank over resamples of the sample (ranking.DEFAULT_STABILITY). Returned as scores that
@@ -203,6 +209,7 @@ def score_standardised(x, sample, w, b, seed):
 SCORINGS: dict[str, Scoring] = {
     "product": score_product,
     "logme": score_logme,
+    "logme_published": score_logme_published,
     "all_mean_rank": score_all_mean_rank,
     "boot_mean": score_boot_mean,
     "unit": score_unit,
