@@ -163,8 +163,10 @@ class EmbeddingModel:
 
     @property
     def cache_identity(self) -> tuple:
-        """What determines the vectors, for the embedding cache."""
-        return (self.model_id, self.revision, self.pooling, self.max_length, self.precision)
+        """What determines the vectors, for the embedding cache. The module's identity is part of
+        it, so a copied and fine-tuned module never gets the base model's vectors; changing a
+        module's weights in place is not detected (pass ``use_cache=False`` then)."""
+        return (self.model_id, self.revision, self.pooling, self.max_length, self.precision, id(self.model))
 
     @property
     def dim(self) -> int:
