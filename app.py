@@ -512,8 +512,11 @@ def on_load(request: gr.Request):
     q = logic.parse_query(params)
     s = gr.skip()
     source = q.get("source")
+    status = logic.status_line(online)
+    if q.get("problems"):
+        status += "\n\n⚠️ This link has values that could not be used: " + "; ".join(q["problems"]) + "."
     values = {
-        "status": logic.status_line(online),
+        "status": status,
         "base": base,
         "autorun": q.get("autorun", False),
         "result_ref": q.get("result_id", ""),

@@ -649,7 +649,11 @@ def _int_param(value: str | None, default: int | None) -> int | None:
 
 
 def parse_query(params: dict) -> dict:
-    """Form values from URL query parameters; unknown keys and bad values are ignored."""
+    """Form values from URL query parameters.
+
+    Unknown keys are ignored. A value that is given but unusable (n, seed, result id) is left out and
+    described under ``"problems"`` (already escaped), and then the link does not autorun.
+    """
     p = {k: (v[0] if isinstance(v, list) else v) for k, v in dict(params or {}).items()}
     out: dict = {}
     if p.get("example"):
@@ -668,10 +672,26 @@ def parse_query(params: dict) -> dict:
         out["label_column"] = p["label"]
     if p.get("task_type") in TASK_TYPES:
         out["task_type"] = p["task_type"]
-    if (n := _int_param(p.get("n"), None)) is not None:
-        out["num_examples"] = n
-    if (seed := _int_param(p.get("seed"), None)) is not None:
-        out["seed"] = seed
+    problems: list[str] = []
+    if p.get("n") not in (None, ""):
+        n = _int_param(p.get("n"), None)
+        top = limits.max_examples()
+        if n is None or not 2 <= n <= top:
+            problems.append(
+                f"the number of examples in the link ({md_text(p['n'], 40)}) is not a whole number from 2 to "
+                f"{top:,}, so the default is used"
+            )
+        else:
+            out["num_examples"] = n
+    if p.get("seed") not in (None, ""):
+        seed = _int_param(p.get("seed"), None)
+        if seed is None or seed < 0:
+            problems.append(
+                f"the seed in the link ({md_text(p['seed'], 40)}) is not a whole number of 0 or more, "
+                "so the default is used"
+            )
+        else:
+            out["seed"] = seed
     if p.get("model"):
         out["base_model"] = p["model"]
     if p.get("pool") in POOLS:
@@ -679,6 +699,12 @@ def parse_query(params: dict) -> dict:
     out["autorun"] = str(p.get("autorun", "")).lower() in ("1", "true", "yes")
     if re.fullmatch(r"[0-9a-f]{16}", str(p.get("result") or "")):
         out["result_id"] = p["result"]
+    elif p.get("result"):
+        problems.append("the result id in the link is not one this app gives out (16 letters 0-9 and a-f)")
+    if problems:
+        out["problems"] = problems
+        # A link with a wrong value is shown, not run: the user sees what was dropped first.
+        out["autorun"] = False
     return out
 
 

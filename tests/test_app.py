@@ -153,7 +153,35 @@ def test_share_link_round_trip():
     for key in ("source", "dataset_id", "split", "text_columns", "label_column", "task_type", "seed", "pool"):
         assert parsed[key] == getattr(form, key), key
     assert parsed["num_examples"] == 500 and parsed["base_model"] == MODEL and parsed["autorun"]
-    assert logic.parse_query({"example": "evil", "n": "x", "pool": "nope"}) == {"autorun": False}
+    bad = logic.parse_query({"example": "evil", "n": "x", "pool": "nope", "autorun": "1"})
+    assert bad["autorun"] is False and set(bad) == {"autorun", "problems"}
+    assert "number of examples" in bad["problems"][0]
+
+
+class _FakeRequest:
+    """What on_load reads from gr.Request: headers, query parameters and the URL."""
+
+    def __init__(self, query: dict):
+        self.headers = {"host": "space.example"}
+        self.query_params = query
+        self.request = None
+
+
+@pytest.mark.parametrize(
+    "query, said",
+    [
+        ({"example": "product_reviews", "n": "-5", "autorun": "1"}, "number of examples in the link ("),
+        ({"example": "product_reviews", "n": "1000000000000", "autorun": "1"}, "from 2 to"),
+        ({"example": "product_reviews", "seed": "abc", "autorun": "1"}, "seed in the link (abc)"),
+        ({"result": '"><img src=x onerror=alert(1)>'}, "result id in the link is not one"),
+    ],
+)
+def test_share_link_with_unusable_values_says_so_and_does_not_autorun(app_module, query, said):
+    values = app_module.on_load(_FakeRequest(query))
+    status, autorun = values[0], values[2]
+    assert "could not be used" in status and said in status
+    assert autorun is False
+    assert "<img" not in status  # escaped like every other untrusted text
 
 
 def test_plots_handle_empty_and_small_frames():
