@@ -10,13 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import limits
+from . import hub, limits
 from .errors import (
     ColumnNotFoundError,
     ConfigNotFoundError,
-    DatasetAccessError,
     DatasetNotFoundError,
-    HubUnreachableError,
     InputTooLargeError,
     InvalidColumnsError,
     InvalidLabelsError,
@@ -26,7 +24,6 @@ from .errors import (
     TooManyClassesError,
     UnsupportedFileError,
 )
-from .hub import hub_reachable
 
 TEXT_SEPARATOR = " [SEP] "
 CLASSIFICATION = "classification"
@@ -638,32 +635,6 @@ def _short(error: Exception) -> str:
 # --- Hub ------------------------------------------------------------------------------------
 
 
-def _hub_call(dataset_id: str, fn, *args, **kwargs):
-    """Run a ``datasets`` metadata call, turning its errors into ours."""
-    if not hub_reachable():
-        raise HubUnreachableError(f"The Hub (needed for dataset '{dataset_id}')")
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-    try:
-        return fn(*args, **kwargs)
-    except GatedRepoError:
-        raise DatasetAccessError(dataset_id) from None
-    except RepositoryNotFoundError:
-        raise DatasetNotFoundError(dataset_id) from None
-    except FileNotFoundError as e:
-        # datasets reports a gated repo as its DatasetNotFoundError ("... is a gated dataset on the Hub").
-        if "gated" in str(e).lower() or isinstance(e.__cause__, GatedRepoError):
-            raise DatasetAccessError(dataset_id) from None
-        raise DatasetNotFoundError(dataset_id, _short(e)) from None
-    except Exception as e:
-        text = str(e)
-        if "gated" in text.lower():
-            raise DatasetAccessError(dataset_id) from None
-        if "doesn't exist" in text or "not found" in text.lower():
-            raise DatasetNotFoundError(dataset_id) from None
-        raise
-
-
 def check_dataset_id(dataset_id: str) -> str:
     dataset_id = (dataset_id or "").strip()
     parts = dataset_id.split("/")
@@ -676,19 +647,14 @@ def check_dataset_id(dataset_id: str) -> str:
 
 def list_configs(dataset_id: str, token: str | None = None) -> list[str]:
     """The subsets (configs) of a Hub dataset."""
-    from datasets import get_dataset_config_names
-
-    dataset_id = check_dataset_id(dataset_id)
-    return list(_hub_call(dataset_id, get_dataset_config_names, dataset_id, token=token))
+    return hub.dataset_config_names(check_dataset_id(dataset_id), token)
 
 
 def list_splits(dataset_id: str, subset: str | None = None, token: str | None = None) -> list[str]:
     """The splits of one subset of a Hub dataset."""
-    from datasets import get_dataset_split_names
-
     dataset_id = check_dataset_id(dataset_id)
     try:
-        return list(_hub_call(dataset_id, get_dataset_split_names, dataset_id, subset, token=token))
+        return hub.dataset_split_names(dataset_id, subset, token)
     except ValueError as e:
         if subset and "config" in str(e).lower():
             raise ConfigNotFoundError(dataset_id, subset, list_configs(dataset_id, token)) from None
@@ -697,11 +663,7 @@ def list_splits(dataset_id: str, subset: str | None = None, token: str | None = 
 
 def list_columns(dataset_id: str, subset: str | None = None, token: str | None = None) -> dict[str, str]:
     """Column name -> type description (e.g. 'string', 'ClassLabel(neg, pos)') without downloading data."""
-    from datasets import load_dataset_builder
-
-    dataset_id = check_dataset_id(dataset_id)
-    builder = _hub_call(dataset_id, load_dataset_builder, dataset_id, subset, token=token)
-    features = builder.info.features or {}
+    features = hub.dataset_features(check_dataset_id(dataset_id), subset, token)
     return {name: describe_feature(feature) for name, feature in features.items()}
 
 
@@ -732,10 +694,10 @@ def load_hub_sample(
     dataset_id = check_dataset_id(dataset_id)
     try:
         if streaming:
-            return _hub_call(
+            return hub.dataset_call(
                 dataset_id, sampling._sample_streamed, dataset_id, subset, split, num_examples, seed, columns, token
             )
-        return _hub_call(
+        return hub.dataset_call(
             dataset_id,
             sampling.sample_dataset,
             dataset_id,
@@ -776,7 +738,7 @@ def _single_class_error(
     """The one-class error, naming the class counts of the whole split when they can be read."""
     from . import sampling
 
-    counts = _hub_call(dataset_id, sampling.split_label_counts, dataset_id, subset, split, column, token)
+    counts = hub.dataset_call(dataset_id, sampling.split_label_counts, dataset_id, subset, split, column, token)
     if not counts:
         return InvalidLabelsError(str(error))
     names = sample.label_names.get(column) or []
@@ -803,4 +765,4 @@ def preview_rows(dataset_id: str, subset: str | None, split: str, n: int = 5, to
     from . import sampling
 
     dataset_id = check_dataset_id(dataset_id)
-    return _hub_call(dataset_id, sampling.preview_split, dataset_id, subset, split, n, token)
+    return hub.dataset_call(dataset_id, sampling.preview_split, dataset_id, subset, split, n, token)

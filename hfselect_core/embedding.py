@@ -13,7 +13,6 @@ Pooling (recorded as ``pooling`` in ESM configs):
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,14 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import embedding_cache
+from . import embedding_cache, hub
 from .errors import HubUnreachableError, ModelNotAvailableError, RemoteCodeRefusedError
+from .events import ProgressCallback
 from .hub import hub_reachable
+from .settings import PRECISION_ENV, TRUST_REMOTE_CODE_ENV, get_settings  # noqa: F401 - names kept importable here
 
 BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_MAX_LENGTH = 128
-TRUST_REMOTE_CODE_ENV = "HFSELECT_TRUST_REMOTE_CODE"
-PRECISION_ENV = "HFSELECT_EMBEDDING_PRECISION"
 # fp32: the reference's numbers. bf16: weights and activations in bfloat16. int8: dynamic int8
 # quantisation of the linear layers (CPU only). auto: bf16 where the hardware computes it natively
 # (GPUs with bf16, CPUs with AVX-512 BF16 or AMX), else fp32. Speed and ranking agreement with
@@ -43,8 +42,7 @@ RANKING_PRECISION = "auto"
 
 def default_precision(fallback: str = DEFAULT_PRECISION) -> str:
     """``HFSELECT_EMBEDDING_PRECISION`` when set to a known value (or auto), else ``fallback``."""
-    value = os.environ.get(PRECISION_ENV, "").strip().lower()
-    return value if value in (*PRECISIONS, "auto") else fallback
+    return get_settings().embedding_precision or fallback
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -70,11 +68,9 @@ def resolve_precision(precision: str | None, device: torch.device) -> str:
     return value
 
 
-ProgressCallback = Callable[[str, int, int], None]
-
-
 def remote_code_allowed() -> bool:
-    return os.environ.get(TRUST_REMOTE_CODE_ENV, "").strip().lower() in {"1", "true", "yes"}
+    """Whether the deployment lets models run their own code (``HFSELECT_TRUST_REMOTE_CODE``)."""
+    return get_settings().trust_remote_code
 
 
 def bundled_model_path() -> Path | None:
@@ -97,9 +93,7 @@ def resolve_model_path(model_id: str) -> str:
     if hub_reachable():
         return model_id
     try:
-        from huggingface_hub import snapshot_download
-
-        return snapshot_download(model_id, local_files_only=True)
+        return hub.local_snapshot(model_id)
     except Exception:
         raise ModelNotAvailableError(
             f"Base model '{model_id}' is not available offline: the Hub cannot be reached and the "
@@ -113,12 +107,7 @@ def _model_file(path: str, filename: str) -> Path | None:
     if local.is_dir():
         candidate = local / filename
         return candidate if candidate.is_file() else None
-    try:
-        from huggingface_hub import hf_hub_download
-
-        return Path(hf_hub_download(path, filename, local_files_only=not hub_reachable()))
-    except Exception:
-        return None
+    return hub.model_file(path, filename)
 
 
 def sentence_transformers_pooling(path: str) -> str | None:

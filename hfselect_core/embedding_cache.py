@@ -9,25 +9,21 @@ the texts in order. The cache is bounded in bytes (least recently used entries g
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 
-CACHE_MB_ENV = "HFSELECT_EMBEDDING_CACHE_MB"
-DEFAULT_CACHE_MB = 256
+from .settings import EMBEDDING_CACHE_MB_ENV as CACHE_MB_ENV  # noqa: F401 - the name stays importable here
+from .settings import Settings, get_settings
+
+DEFAULT_CACHE_MB = Settings.embedding_cache_mb
 
 
 def cache_megabytes() -> float:
     """The cache's size limit in MB (``HFSELECT_EMBEDDING_CACHE_MB``; 0 turns it off)."""
-    raw = os.environ.get(CACHE_MB_ENV, "").strip()
-    try:
-        value = float(raw) if raw else float(DEFAULT_CACHE_MB)
-    except ValueError:
-        return float(DEFAULT_CACHE_MB)
-    return value if value == value and value >= 0 else float(DEFAULT_CACHE_MB)
+    return get_settings().embedding_cache_mb
 
 
 def texts_key(identity: Sequence[object], texts: Sequence[str]) -> str:

@@ -1,13 +1,15 @@
 """Everything that talks to the Hugging Face Hub, through ``huggingface_hub`` only.
 
 Every function here works out whether the Hub can be reached and raises
-:class:`HubUnreachableError` (or returns what is cached locally) when it cannot.
+:class:`HubUnreachableError` (or returns what is cached locally) when it cannot. Other modules
+never import ``huggingface_hub``'s or ``datasets``' network functions: they call these (only
+:mod:`.sampling`, which streams a split's rows, uses ``datasets`` and ``HfFileSystem`` itself,
+through :func:`dataset_call`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import threading
 import time
@@ -18,13 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import CancelledError, HubUnreachableError
+from .errors import CancelledError, DatasetAccessError, DatasetNotFoundError, HubUnreachableError
+from .esm import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
+from .settings import HUB_WORKERS_ENV, LISTING_TTL_ENV, get_settings
 
 T = TypeVar("T")
 ESM_TAG = "embedding_space_map"
-ESM_FILES = ["config.json", "model.safetensors", "README.md"]
+ESM_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME]
 # What a ranking reads; the card is only needed to show or publish an ESM.
-RANK_FILES = ["config.json", "model.safetensors"]
+RANK_FILES = [CONFIG_NAME, WEIGHTS_NAME]
 _PROBE_REPO = "sentence-transformers/all-MiniLM-L6-v2"
 _PROBE_TTL_S = 120.0
 _probe_lock = threading.Lock()
@@ -32,8 +36,8 @@ _probe_cache: dict[str, tuple[float, bool]] = {}  # endpoint -> (checked at, rea
 
 
 def offline_forced() -> bool:
-    """True when the deployment asked for offline mode (``HF_HUB_OFFLINE=1``)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when the deployment asked for offline mode (``HF_HUB_OFFLINE``; the one place it is interpreted)."""
+    return get_settings().hub_offline
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -94,7 +98,7 @@ class HubESMRepo:
         return self.private or bool(self.gated)
 
 
-_LISTING_TTL_ENV = "HFSELECT_LISTING_TTL_S"
+_LISTING_TTL_ENV = LISTING_TTL_ENV
 _listing_lock = threading.Lock()
 # (endpoint, base model) -> (listed at, repos); only anonymous listings are kept, so one user's
 # private ESMs never reach another user's ranking.
@@ -103,10 +107,7 @@ _model_id_cache: dict[tuple[str, str], tuple[float, str, str | None]] = {}
 
 
 def _ttl() -> float:
-    try:
-        return max(0.0, float(os.environ.get(_LISTING_TTL_ENV, "60")))
-    except ValueError:
-        return 60.0
+    return get_settings().listing_ttl_s
 
 
 def _endpoint() -> str:
@@ -255,15 +256,12 @@ def cached_esm_folder(repo_id: str, sha: str, files: list[str] = RANK_FILES) -> 
     return folder
 
 
-WORKERS_ENV = "HFSELECT_HUB_WORKERS"
+WORKERS_ENV = HUB_WORKERS_ENV
 
 
 def download_workers() -> int:
     """How many ESMs are downloaded at once (``HFSELECT_HUB_WORKERS``, default 8, at most 64)."""
-    try:
-        return min(64, max(1, int(os.environ.get(WORKERS_ENV, "8"))))
-    except ValueError:
-        return 8
+    return get_settings().hub_workers
 
 
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
@@ -492,3 +490,109 @@ def publish_folder(
         commit_message=commit_message,
     )
     return str(url)
+
+
+# --- base models ------------------------------------------------------------------------------
+
+
+def local_snapshot(model_id: str) -> str:
+    """The folder of ``model_id`` in the local Hub cache (no request); raises when it is not cached."""
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(model_id, local_files_only=True)
+
+
+def model_file(repo_id: str, filename: str) -> Path | None:
+    """One file of a model repo (downloaded when the Hub answers, else from the cache), or None."""
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(repo_id, filename, local_files_only=not hub_reachable()))
+    except Exception:  # missing file, gated, offline and not cached: the caller falls back
+        return None
+
+
+def model_sha(model_id: str, token: str | None = None, timeout: float = 20) -> str | None:
+    """The commit the main branch of a model repo points to (raises the Hub's error when it cannot be read)."""
+    from huggingface_hub import HfApi
+
+    return HfApi(token=token).model_info(model_id, timeout=timeout).sha
+
+
+def download_file(repo_id: str, filename: str, token: str | None = None) -> Path:
+    """One file of a model repo at its main branch (raises the Hub's error)."""
+    from huggingface_hub import hf_hub_download
+
+    return Path(hf_hub_download(repo_id, filename, token=token, etag_timeout=10))
+
+
+# --- datasets ---------------------------------------------------------------------------------
+
+
+def _short(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def dataset_call(dataset_id: str, fn: Callable[..., T], *args, **kwargs) -> T:
+    """Run ``fn`` (a ``datasets`` or ``HfFileSystem`` call about ``dataset_id``), turning its errors into ours."""
+    if not hub_reachable():
+        raise HubUnreachableError(f"The Hub (needed for dataset '{dataset_id}')")
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        return fn(*args, **kwargs)
+    except GatedRepoError:
+        raise DatasetAccessError(dataset_id) from None
+    except RepositoryNotFoundError:
+        raise DatasetNotFoundError(dataset_id) from None
+    except FileNotFoundError as e:
+        # datasets reports a gated repo as its DatasetNotFoundError ("... is a gated dataset on the Hub").
+        if "gated" in str(e).lower() or isinstance(e.__cause__, GatedRepoError):
+            raise DatasetAccessError(dataset_id) from None
+        raise DatasetNotFoundError(dataset_id, _short(e)) from None
+    except Exception as e:
+        text = str(e)
+        if "gated" in text.lower():
+            raise DatasetAccessError(dataset_id) from None
+        if "doesn't exist" in text or "not found" in text.lower():
+            raise DatasetNotFoundError(dataset_id) from None
+        raise
+
+
+def dataset_config_names(dataset_id: str, token: str | None = None) -> list[str]:
+    """The subsets (configs) of a Hub dataset."""
+    from datasets import get_dataset_config_names
+
+    return list(dataset_call(dataset_id, get_dataset_config_names, dataset_id, token=token))
+
+
+def dataset_split_names(dataset_id: str, subset: str | None = None, token: str | None = None) -> list[str]:
+    """The splits of one subset of a Hub dataset (``ValueError`` from ``datasets`` for an unknown subset)."""
+    from datasets import get_dataset_split_names
+
+    return list(dataset_call(dataset_id, get_dataset_split_names, dataset_id, subset, token=token))
+
+
+def dataset_features(dataset_id: str, subset: str | None = None, token: str | None = None) -> dict:
+    """Column name -> ``datasets`` feature of one subset, read from the metadata (no data downloaded)."""
+    from datasets import load_dataset_builder
+
+    builder = dataset_call(dataset_id, load_dataset_builder, dataset_id, subset, token=token)
+    return dict(builder.info.features or {})
+
+
+def dataset_fingerprint(dataset_id: str, token: str | None = None) -> tuple[str, str | None, bool]:
+    """(canonical id, commit sha, gated or private) of a Hub dataset, read with ``token``.
+
+    For gated and private datasets the Hub's ``auth-check`` must pass with that token too (it
+    raises the Hub's error otherwise).
+    """
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    info = api.dataset_info(dataset_id, timeout=10)
+    restricted = bool(getattr(info, "private", False) or getattr(info, "gated", False))
+    if restricted:
+        api.auth_check(dataset_id, repo_type="dataset")
+    return info.id, info.sha, restricted

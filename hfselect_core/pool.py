@@ -266,10 +266,10 @@ def base_model_revision(model_id: str, model_path: str | None = None, token: str
                     while chunk := fh.read(1 << 22):
                         digest.update(chunk)
         return f"sha256:{digest.hexdigest()[:16]}"
-    from huggingface_hub import HfApi
+    from . import hub
 
     try:
-        return HfApi(token=token).model_info(model_id, timeout=20).sha or "unknown"
+        return hub.model_sha(model_id, token) or "unknown"
     except Exception as e:  # offline, missing, gated: the caller must name the revision
         raise PoolManifestError(
             f"Could not read the revision of base model '{model_id}' from the Hub ({type(e).__name__}). "
@@ -304,13 +304,14 @@ def finished_record(folder: Path, key: str) -> dict[str, Any] | None:
 
 def hub_record(repo_id: str, key: str, token: str | None = None) -> dict[str, Any] | None:
     """The record of a finished ESM in a Hub repo whose config carries ``key``, else None."""
-    from huggingface_hub import hf_hub_download
+    from . import hub
+    from .esm import CONFIG_NAME
 
     try:
-        path = hf_hub_download(repo_id, "config.json", token=token, etag_timeout=10)
+        path = hub.download_file(repo_id, CONFIG_NAME, token=token)
     except Exception:  # missing repo, missing file, offline: not finished there
         return None
-    return finished_record_from_config(Path(path), key)
+    return finished_record_from_config(path, key)
 
 
 def finished_record_from_config(config: Path, key: str) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ import re
 import sys
 
 from .errors import HFSelectError, PoolManifestError
+from .settings import get_settings
 
 EXIT_SOME_FAILED = 3
 
@@ -88,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.publish and not args.namespace:
         raise PoolManifestError("--publish needs --namespace (the user or organisation that owns the ESM repos).")
-    token = os.environ.get("HF_TOKEN") or None
+    token = get_settings().hf_token
     tasks = load_task_manifest(args.manifest, args.data_dir)
     if args.tasks:
         unknown = sorted(set(args.tasks) - {t.name for t in tasks})

@@ -39,32 +39,32 @@ import numpy as np
 from . import hub
 from .esm import ESMConfig
 from .ranking import TaskRanking
+from .settings import (
+    DATA_DIR_ENV,  # noqa: F401 - a Space's persistent storage (default /data)
+    RESULT_CACHE_DIR_ENV,
+    RESULT_CACHE_MAX_ENTRIES_ENV,
+    RESULT_CACHE_MAX_MB_ENV,
+    get_settings,
+)
 from .sources import BundledESMSource, ESMFilters, HubESMSource, bundled_pool_dir
 
 log = logging.getLogger(__name__)
 
 # Bump when the same inputs would give different scores (LogME, embedding or sampling changes).
 SCORING_VERSION = "2026.11.2"  # .2: stability (rank intervals, ties, order by mean rank)
-CACHE_DIR_ENV = "HFSELECT_RESULT_CACHE_DIR"
-MAX_ENTRIES_ENV = "HFSELECT_RESULT_CACHE_MAX_ENTRIES"
-MAX_MB_ENV = "HFSELECT_RESULT_CACHE_MAX_MB"
-DATA_DIR_ENV = "HFSELECT_DATA_DIR"  # a Space's persistent storage (default /data)
+CACHE_DIR_ENV = RESULT_CACHE_DIR_ENV
+MAX_ENTRIES_ENV = RESULT_CACHE_MAX_ENTRIES_ENV
+MAX_MB_ENV = RESULT_CACHE_MAX_MB_ENV
 ID_LENGTH = 16
 _ID = re.compile(rf"^[0-9a-f]{{{ID_LENGTH}}}$")
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return max(1, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
-
-
 def default_folder() -> Path:
     """Where results are kept (see the module docstring)."""
-    if os.environ.get(CACHE_DIR_ENV):
-        return Path(os.environ[CACHE_DIR_ENV])
-    data = Path(os.environ.get(DATA_DIR_ENV, "/data"))
+    settings = get_settings()
+    if settings.result_cache_dir is not None:
+        return settings.result_cache_dir
+    data = settings.data_dir
     if data.is_dir() and os.access(data, os.W_OK):
         return data / "hfselect" / "results"
     return Path.home() / ".cache" / "hfselect" / "results"
@@ -136,8 +136,8 @@ class ResultCache:
 
     def __init__(self, folder: str | Path | None = None, max_entries: int | None = None, max_bytes: int | None = None):
         self.folder = Path(folder) if folder is not None else default_folder()
-        self.max_entries = max_entries or _env_int(MAX_ENTRIES_ENV, 500)
-        self.max_bytes = max_bytes or _env_int(MAX_MB_ENV, 200) * 1_000_000
+        self.max_entries = max_entries or get_settings().result_cache_max_entries
+        self.max_bytes = max_bytes or get_settings().result_cache_max_mb * 1_000_000
         self._lock = threading.Lock()
 
     def _path(self, result_id: str) -> Path:
@@ -306,14 +306,8 @@ def hub_dataset_fingerprint(dataset_id: str, token: str | None = None) -> tuple[
     For gated and private datasets the Hub's ``auth-check`` must pass with that token too, so a
     requester without access never reaches a stored result (it raises the Hub's error instead).
     """
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=token)
-    info = api.dataset_info(dataset_id, timeout=10)
-    restricted = bool(getattr(info, "private", False) or getattr(info, "gated", False))
-    if restricted:
-        api.auth_check(dataset_id, repo_type="dataset")
-    return f"hub:{info.id}@{info.sha}", restricted
+    canonical, sha, restricted = hub.dataset_fingerprint(dataset_id, token)
+    return f"hub:{canonical}@{sha}", restricted
 
 
 _bundled_memo: dict[str, tuple[float, str]] = {}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import limits
 from .errors import InputTooLargeError, UnsafePathError, UnsupportedFileError
+from .settings import get_settings
 
 
 def resolve_inside(path: str | os.PathLike, root: str | os.PathLike) -> Path:
@@ -39,8 +40,9 @@ def resolve_inside(path: str | os.PathLike, root: str | os.PathLike) -> Path:
 def gradio_upload_dirs() -> list[Path]:
     """Folders Gradio writes uploads to: ``GRADIO_TEMP_DIR`` or ``<system temp>/gradio``."""
     dirs = []
-    if os.environ.get("GRADIO_TEMP_DIR"):
-        dirs.append(Path(os.environ["GRADIO_TEMP_DIR"]))
+    configured = get_settings().gradio_temp_dir
+    if configured is not None:
+        dirs.append(configured)
     dirs.append(Path(tempfile.gettempdir()) / "gradio")
     return dirs
 

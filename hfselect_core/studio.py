@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from . import hub
+from . import settings as settings_mod
 from .data import TargetDataset
 from .embedding import EmbeddingModel
 from .errors import (
@@ -35,18 +36,17 @@ from .errors import (
     TooFewExamplesError,
 )
 from .esm import CARD_NAME, CONFIG_NAME, ESM, WEIGHTS_NAME
-from .limits import _int_env
 from .ranking import TaskRanking, iter_task_ranking
 from .sources import BundledESMSource
 from .training import FitReport, TrainingSettings, iter_train_esm, sample_dataset
 
 logger = logging.getLogger(__name__)
 
-MAX_EXAMPLES_CPU_ENV = "HFSELECT_STUDIO_MAX_EXAMPLES_CPU"
-MAX_EXAMPLES_GPU_ENV = "HFSELECT_STUDIO_MAX_EXAMPLES_GPU"
-MAX_EPOCHS_ENV = "HFSELECT_STUDIO_MAX_EPOCHS"
-MAX_ZIP_MB_ENV = "HFSELECT_STUDIO_MAX_ZIP_MB"
-MAX_BATCH_ENV = "HFSELECT_STUDIO_MAX_BATCH"
+MAX_EXAMPLES_CPU_ENV = settings_mod.STUDIO_MAX_EXAMPLES_CPU_ENV
+MAX_EXAMPLES_GPU_ENV = settings_mod.STUDIO_MAX_EXAMPLES_GPU_ENV
+MAX_EPOCHS_ENV = settings_mod.STUDIO_MAX_EPOCHS_ENV
+MAX_ZIP_MB_ENV = settings_mod.STUDIO_MAX_ZIP_MB_ENV
+MAX_BATCH_ENV = settings_mod.STUDIO_MAX_BATCH_ENV
 MIN_TRAINING_EXAMPLES = 10
 # The bundled ESMs' maps reach held-out R^2 0.34 to 0.99; below this the fine-tuned model has
 # usually collapsed (a learning rate far too high) and the ESM would mislead every ranking.
@@ -99,15 +99,14 @@ class StudioLimits:
 
 
 def studio_limits() -> StudioLimits:
-    """The caps in force (read from the environment on each call)."""
+    """The caps in force (see :class:`.settings.Settings`)."""
+    s = settings_mod.get_settings()
     return StudioLimits(
-        max_examples_cpu=_int_env(MAX_EXAMPLES_CPU_ENV, 2_000),
-        max_examples_gpu=_int_env(MAX_EXAMPLES_GPU_ENV, 10_000),
-        max_epochs=_int_env(MAX_EPOCHS_ENV, 10),
-        max_zip_bytes=_int_env(MAX_ZIP_MB_ENV, 100) * 1_000_000,
-        # Fine-tuning memory grows with the batch: 64 texts of 128 tokens keep MiniLM-sized models
-        # within a few GB on CPU; 10^9 let one request take 12.5 GB.
-        max_batch_size=_int_env(MAX_BATCH_ENV, 64),
+        max_examples_cpu=s.studio_max_examples_cpu,
+        max_examples_gpu=s.studio_max_examples_gpu,
+        max_epochs=s.studio_max_epochs,
+        max_zip_bytes=s.studio_max_zip_mb * 1_000_000,
+        max_batch_size=s.studio_max_batch,
     )
 
 

@@ -12,13 +12,11 @@ os.environ["HFSELECT_EMBEDDING_PRECISION"] = "fp32"
 # Stored rankings (result cache) go to a fresh folder per test session, never to ~/.cache.
 os.environ["HFSELECT_RESULT_CACHE_DIR"] = __import__("tempfile").mkdtemp(prefix="hfselect-results-")
 
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+# tests/ is on sys.path through pyproject's [tool.pytest.ini_options] pythonpath.
 from helpers import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -54,3 +52,13 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    """Each test reads the environment afresh (hfselect_core.settings memoises what it read)."""
+    from hfselect_core.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
