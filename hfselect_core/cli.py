@@ -10,11 +10,12 @@ from pathlib import Path
 from . import arguments
 from .embedding import BUNDLED_MODEL_ID
 from .errors import HFSelectError, InvalidArgumentError
-from .sources import ESMFilters, assets_dir
+from .resources import examples_dir
+from .sources import ESMFilters
 
 
 def _examples() -> dict[str, dict]:
-    index = assets_dir() / "examples" / "examples.json"
+    index = examples_dir() / "examples.json"
     return {e["name"]: e for e in json.loads(index.read_text())} if index.is_file() else {}
 
 
@@ -47,7 +48,7 @@ def _load_dataset(args: argparse.Namespace):
             raise HFSelectError(f"Unknown example '{name}'. Examples: {', '.join(examples) or 'none'}.")
         ex = examples[name]
         return TargetDataset.from_file(
-            assets_dir() / "examples" / ex["file"],
+            examples_dir() / ex["file"],
             args.text_column or ex["text_columns"],
             args.label_column or ex["label_column"],
             args.task_type or ex["task_type"],

@@ -68,11 +68,7 @@ class TargetDataset:
 
     def class_counts(self) -> dict[str, int]:
         """Examples per class in this sample, by class name ({} for regression)."""
-        if self.is_regression:
-            return {}
-        ids, counts = np.unique(self.labels, return_counts=True)
-        names = self.label_names or []
-        return {(names[int(i)] if 0 <= int(i) < len(names) else str(int(i))): int(c) for i, c in zip(ids, counts)}
+        return {} if self.is_regression else count_classes(self.labels, self.label_names)
 
     def summary(self) -> str:
         kind = "regression" if self.is_regression else f"{self.num_classes}-class classification"
@@ -235,6 +231,13 @@ class TargetDataset:
             )
         else:
             check_class_count(len(np.unique(self.labels)), len(self), self.label_column)
+
+
+def count_classes(labels: np.ndarray, label_names: Sequence[str] | None = None) -> dict[str, int]:
+    """Examples per class id, keyed by class name (the id as text when it has no name)."""
+    ids, counts = np.unique(labels, return_counts=True)
+    names = label_names or []
+    return {(names[int(i)] if 0 <= int(i) < len(names) else str(int(i))): int(c) for i, c in zip(ids, counts)}
 
 
 def check_regression_scale(values: np.ndarray, column: str) -> None:

@@ -166,6 +166,12 @@ class ESM(torch.nn.Module):
             self.config.esm_embedding_dim = embedding_dim
         self.model = torch.nn.Linear(embedding_dim, embedding_dim)
         self.name = name or self.config.task_id or "esm"
+        self.source = "given"  # set by the source that loads it (see protocols.ESMLike)
+
+    @property
+    def source_label(self) -> str:
+        """The old name of :attr:`source`."""
+        return self.source
 
     @property
     def embedding_dim(self) -> int:
@@ -246,7 +252,12 @@ class StoredESM:
         self.name = name
         self.config = config
         self.embedding_dim = embedding_dim
-        self.source_label = "local"
+        self.source = "local"  # set by the source that loads it (see protocols.ESMLike)
+
+    @property
+    def source_label(self) -> str:
+        """The old name of :attr:`source`."""
+        return self.source
 
     @classmethod
     def open(cls, folder: str | Path, name: str | None = None) -> StoredESM:

@@ -246,9 +246,10 @@ def code_version() -> str:
     the same code is deployed under different file contents.
     """
     from .esm import ESM_VERSION
+    from .resources import package_dir
 
     digest = hashlib.sha256()
-    here = Path(__file__).resolve().parent
+    here = package_dir()
     for name in _CODE_FILES:
         digest.update(name.encode() + b"\0" + (here / name).read_bytes())
     return f"{ESM_VERSION}+{digest.hexdigest()[:12]}"

@@ -316,7 +316,9 @@ def init_ray(
     elif not address:
         # Local workers start in the same environment; make sure they find this package. (On a
         # cluster the image installs it: its nodes' PYTHONPATH is theirs, not this machine's.)
-        root = str(Path(__file__).resolve().parent.parent)
+        from .resources import package_dir
+
+        root = str(package_dir().parent)
         path = os.environ.get("PYTHONPATH", "")
         if root not in path.split(os.pathsep):
             runtime_env["env_vars"] = {"PYTHONPATH": os.pathsep.join(p for p in (root, path) if p)}

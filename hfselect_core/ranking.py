@@ -1,13 +1,15 @@
-"""Rank intermediate tasks for a target dataset: embeddings -> ESM transforms -> LogME -> ranking."""
+"""The ranking: scores of ESMs on a target's embeddings, ordered and checked, as a :class:`TaskRanking`.
+
+:func:`iter_rank_embeddings` / :func:`rank_embeddings` start from embeddings already computed; the
+stages before them (loading ESMs, embedding the texts) and the whole chain are in :mod:`.pipeline`.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -15,26 +17,24 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import limits
-from .data import TargetDataset
-from .embedding import BUNDLED_MODEL_ID, RANKING_PRECISION, default_precision, load_embedding_model
-from .errors import CancelledError, ESMFormatError, HubUnreachableError, InputTooLargeError, NoESMsFoundError
-from .esm import ESM, ESMConfig
-from .hub import hub_reachable
-from .logme import AffineLogME
-from .sources import (
-    BundledESMSource,
-    ESMFilters,
-    HubESMSource,
-    LoadedESMs,
-    LocalESMSource,
-    SkippedESM,
-    bundled_base_models,
-    esm_coverage,
+from .data import CLASSIFICATION, REGRESSION, TargetDataset, count_classes
+from .errors import ESMFormatError
+from .esm import ESMConfig
+from .events import (
+    CHECKING_STABILITY,
+    DONE,
+    SCORING,
+    WARNING,
+    Event,
+    ProgressCallback,  # noqa: F401 - the callback alias stays importable here
+    StopCheck,
+    check_stop,
 )
+from .logme import AffineLogME
+from .protocols import ESMLike
+from .sources import SkippedESM
 from .stability import StabilitySettings, TaskStability
 
-ProgressCallback = Callable[[str, int, int], None]
 COLUMNS = [
     "Rank",
     "Task ID",
@@ -239,184 +239,128 @@ def _task_label(config: ESMConfig) -> str:
     return f"{config.task_id}{subset}"
 
 
-@dataclass
-class RankingEvent:
-    """One step of a ranking job: a stage with progress counts, or the finished ranking."""
-
-    stage: str
-    done: int = 0
-    total: int = 0
-    message: str = ""
-    ranking: TaskRanking | None = None
+RankingEvent = Event  # the old name of a ranking's event
 
 
-ESMSourceLike = str | LocalESMSource | HubESMSource | Sequence[object]
+@dataclass(frozen=True)
+class Labels:
+    """A target's labels without its texts: what the scoring stages need.
 
-
-def resolve_sources(source: ESMSourceLike | None, base_model: str, token: str | None = None) -> list:
-    """Turn 'hub' / 'bundled' / 'both' / 'auto' / a folder path / source objects into source objects.
-
-    'auto' (the default) uses the Hub when it answers and the bundled pool otherwise.
+    Args:
+        values: int class ids (classification) or float values (regression), one per example.
+        task_type: 'classification' or 'regression'.
+        label_names: class names by id, when known.
+        sample_note: how the sample was drawn, for the ranking's record.
     """
-    if source is None:
-        source = "auto"
-    if isinstance(source, str):
-        key = source.lower()
-        if key == "auto":
-            return [HubESMSource(token)] if hub_reachable() else [BundledESMSource(base_model)]
-        if key == "hub":
-            return [HubESMSource(token)]
-        if key == "bundled":
-            return [BundledESMSource(base_model)]
-        if key == "both":
-            return [HubESMSource(token), BundledESMSource(base_model)]
-        return [LocalESMSource(source)]
-    if isinstance(source, (LocalESMSource, HubESMSource)):
-        return [source]
-    return list(source)
+
+    values: np.ndarray
+    task_type: str = CLASSIFICATION
+    label_names: list[str] | None = None
+    sample_note: str = ""
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.values
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task_type == REGRESSION
+
+    def class_counts(self) -> dict[str, int]:
+        return {} if self.is_regression else count_classes(self.values, self.label_names)
+
+    @classmethod
+    def of(cls, y: np.ndarray | Sequence | TargetDataset | Labels, task_type: str | None = None, label_names=None):
+        """``y`` as Labels; an array's task type is regression when its values are not whole numbers."""
+        if isinstance(y, Labels):
+            return y
+        if isinstance(y, TargetDataset):
+            info = y.sample_info.describe() if getattr(y, "sample_info", None) is not None else ""
+            return cls(y.labels, y.task_type, y.label_names, info)
+        values = np.asarray(y)
+        if values.ndim != 1:
+            raise ValueError(f"labels must be one value per example (1-D), got shape {values.shape}")
+        if task_type is None:
+            whole = values.dtype.kind in "iub" or (
+                values.dtype.kind == "f"
+                and bool(np.all(np.isfinite(values)))
+                and bool(np.all(values == np.round(values)))
+            )
+            task_type = CLASSIFICATION if whole else REGRESSION
+        if task_type == CLASSIFICATION:
+            values = values.astype(np.int64)
+        else:
+            values = values.astype(np.float64)
+        return cls(values, task_type, list(label_names) if label_names is not None else None)
 
 
-def load_esms(
-    sources: list,
-    base_model: str,
-    filters: ESMFilters | None = None,
-    progress: ProgressCallback | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> LoadedESMs:
-    """Load ESMs from every source; a source that fails (e.g. the Hub offline) is noted, not fatal."""
-    filters = filters or ESMFilters()
-    merged = LoadedESMs([], [], [])
-    for src in sources:
-        try:
-            if isinstance(src, HubESMSource):
-                loaded = src.load(base_model, filters, progress, should_stop=should_stop)
-            else:
-                loaded = src.load(base_model, filters, progress)
-        except HubUnreachableError as e:
-            merged.notes.append(str(e))
-            if not any(isinstance(s, BundledESMSource) for s in sources):
-                fallback = BundledESMSource(base_model)
-                loaded = fallback.load(base_model, filters, progress)
-                if loaded.esms:
-                    merged.notes.append(f"Used the bundled pool ({len(loaded.esms)} ESMs) instead of the Hub.")
-            else:
-                continue
-        for esm in loaded.esms:
-            esm.source_label = getattr(src, "label", "local")  # type: ignore[attr-defined]
-        merged.esms.extend(loaded.esms)
-        merged.skipped.extend(loaded.skipped)
-        merged.notes.extend(loaded.notes)
-    if filters.max_count:
-        merged.esms = merged.esms[: filters.max_count]
-    return merged
-
-
-def iter_task_ranking(
-    dataset: TargetDataset,
-    base_model: str = BUNDLED_MODEL_ID,
-    esms: Sequence[ESM] | None = None,
-    source: ESMSourceLike | None = None,
-    filters: ESMFilters | None = None,
-    batch_size: int = 64,
-    esm_batch_size: int = 16,
-    device: str | None = None,
-    max_length: int = 128,
-    token: str | None = None,
-    should_stop: Callable[[], bool] | None = None,
+def iter_rank_embeddings(
+    embeddings: np.ndarray,
+    y: np.ndarray | Sequence | TargetDataset | Labels,
+    esms: Sequence[ESMLike],
+    *,
+    task_type: str | None = None,
+    label_names: Sequence[str] | None = None,
+    base_model: str = "",
     stability: StabilitySettings | None = DEFAULT_STABILITY,
-) -> Iterator[RankingEvent]:
-    """Run a ranking step by step, yielding progress events; the last event holds the ranking.
+    device: str | torch.device | None = None,
+    esm_batch_size: int = 16,
+    should_stop: StopCheck | None = None,
+    skipped: Sequence[SkippedESM] = (),
+    notes: Sequence[str] = (),
+    warnings: Sequence[str] | None = None,
+) -> Iterator[Event]:
+    """Stages 3 and 4: score every ESM on embeddings already computed, order them, check the order.
 
-    Written as a generator so a UI can stream progress and cancel between steps. ``stability``
-    re-scores the leading tasks on resamples of the embedded sample (see :mod:`.stability`);
-    None turns it off.
+    Args:
+        embeddings: (N, d) base-model embeddings of the target's texts.
+        y: the N labels (an array, or the :class:`~.data.TargetDataset` they came from).
+        esms: the ESMs to rank (any :class:`~.protocols.ESMLike`); one whose dimension is not d is skipped.
+        task_type: 'classification' or 'regression' for an array ``y`` (default: guessed from its values).
+        label_names: class names by id, for an array ``y``.
+        base_model: recorded in the ranking.
+        stability: resampling of the leading tasks; None for the plain order by score.
+        esm_batch_size: ESMs scored per progress event (1: an event per ESM).
+        skipped, notes: carried into the ranking (what earlier stages left out or noted).
+        warnings: sample-size warnings already shown; None computes and yields them here.
+
+    Yields progress events; the last one holds the :class:`TaskRanking`.
     """
     started = time.perf_counter()
-    stage_seconds: dict[str, float] = {}
-    events: list[RankingEvent] = []
-
-    def progress(stage: str, done: int, total: int) -> None:
-        events.append(RankingEvent(stage, done, total))
-
-    def check_stop() -> None:
-        if should_stop and should_stop():
-            raise CancelledError()
-
-    if len(dataset) > limits.max_examples():
-        raise InputTooLargeError(
-            f"{len(dataset)} examples is over the limit of {limits.max_examples()} "
-            f"({limits.MAX_EXAMPLES_ENV}); use a smaller sample."
-        )
+    target = Labels.of(y, task_type, label_names)
+    embeddings = np.asarray(embeddings)
+    if embeddings.ndim != 2 or len(embeddings) != len(target):
+        raise ValueError(f"embeddings must be (N, d) with N = {len(target)} labels, got shape {embeddings.shape}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    yield RankingEvent("Loading ESMs", 0, 0, "Finding ESMs")
-    t0 = time.perf_counter()
-    notes: list[str] = []
-    if esms is None:
-        sources = resolve_sources(source, base_model, token)
-        loaded = yield from _load_streaming(sources, base_model, filters, should_stop)
-        esm_list, skipped, notes = loaded.esms, list(loaded.skipped), loaded.notes
-        if _is_auto(source) and all(isinstance(s, BundledESMSource) for s in sources):
-            notes.insert(
-                0,
-                "The Hugging Face Hub cannot be reached (or HF_HUB_OFFLINE=1), so the bundled pool "
-                f"({len(esm_list)} ESMs) was used instead of the Hub.",
-            )
-    else:
-        esm_list, skipped = list(esms), []
-    if len(esm_list) > limits.max_esms():
-        notes.append(f"Scored the first {limits.max_esms()} of {len(esm_list)} ESMs ({limits.MAX_ESMS_ENV}).")
-        esm_list = esm_list[: limits.max_esms()]
-    if not esm_list:
-        coverage = bundled_base_models()
-        detail = " ".join(notes)
-        if skipped:
-            detail += f" {len(skipped)} ESM(s) could not be loaded: " + "; ".join(
-                f"{s.name}: {s.reason}" for s in skipped[:5]
-            )
-        try:
-            hub_cov = esm_coverage(include_hub=True, token=token)["hub"]
-        except Exception:
-            hub_cov = {}
-        raise NoESMsFoundError(base_model, {**coverage, **hub_cov}, detail.strip())
-    stage_seconds["load ESMs"] = time.perf_counter() - t0
-    check_stop()
-
-    yield RankingEvent("Loading base model", 0, 1, base_model)
-    t0 = time.perf_counter()
-    # bf16 where the hardware computes it natively: the same rankings, faster (bench/RESULTS.md).
-    precision = default_precision(RANKING_PRECISION)
-    model = load_embedding_model(base_model, device=device, max_length=max_length, precision=precision)
-    stage_seconds["load model"] = time.perf_counter() - t0
-    warnings = sample_warnings(dataset, model.dim)
-    for warning in warnings:  # before embedding and scoring, so a UI can show them while the job runs
-        yield RankingEvent("Warning", 0, 0, warning)
-    check_stop()
+    skipped, notes = list(skipped), list(notes)
+    dim = embeddings.shape[1]
+    if warnings is None:
+        warnings = sample_warnings(target, dim)
+        for warning in warnings:
+            yield Event(WARNING, 0, 0, warning)
+    stage_seconds: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    embeddings = yield from _embed_streaming(model, dataset.texts, batch_size, should_stop)
-    stage_seconds["embed"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    usable: list[ESM] = []
-    for esm in esm_list:
-        if esm.embedding_dim != model.dim:
-            skipped.append(
-                SkippedESM(esm.name, f"dimension {esm.embedding_dim} does not match the base model's {model.dim}")
-            )
+    usable: list[ESMLike] = []
+    for esm in esms:
+        if esm.embedding_dim != dim:
+            skipped.append(SkippedESM(esm.name, f"dimension {esm.embedding_dim} does not match the base model's {dim}"))
         else:
             usable.append(esm)
     scores = np.full(len(usable), np.nan)
-    scorer = AffineLogME(embeddings, dataset.labels, dataset.is_regression, device=device)
+    scorer = AffineLogME(embeddings, target.labels, target.is_regression, device=device)
     total = len(usable)
-    yield RankingEvent("Scoring", 0, total, f"Scoring {total} ESMs")
+    yield Event(SCORING, 0, total, f"Scoring {total} ESMs")
     # On a GPU each progress step scores several batches concurrently (see AffineLogME.score_many).
-    step = esm_batch_size * (8 if scorer.device.type == "cuda" else 1)
+    step = max(1, esm_batch_size) * (8 if scorer.device.type == "cuda" else 1)
     for start in range(0, total, step):
-        check_stop()
+        check_stop(should_stop)
         chunk = usable[start : start + step]
         scores[start : start + len(chunk)] = _score_chunk(scorer, chunk)
-        yield RankingEvent("Scoring", start + len(chunk), total)
-    dim = model.dim
+        yield Event(SCORING, start + len(chunk), total)
     baseline = float(scorer.score(np.eye(dim, dtype=np.float32)[None], np.zeros((1, dim), dtype=np.float32))[0])
     stage_seconds["score"] = time.perf_counter() - t0
 
@@ -431,34 +375,56 @@ def iter_task_ranking(
     stability_seconds = 0.0
     if stability is not None and len(rows_unsorted) >= 2:
         t0 = time.perf_counter()
-        stability, note = effective_stability(stability, dataset)
+        stability, note = effective_stability(stability, target)
         if note:
             notes.append(note)
-        order, checked = yield from _check_stability(scorer, embeddings, dataset, rows_unsorted, stability, should_stop)
+        order, checked = yield from _check_stability(scorer, embeddings, target, rows_unsorted, stability, should_stop)
         rows_unsorted = [rows_unsorted[i] for i in order]
         stability_seconds = time.perf_counter() - t0
         stage_seconds["stability"] = stability_seconds
     rows = [
-        RankedTask(i + 1, esm.name, esm.config, score, getattr(esm, "source_label", "given"), checked.get(id(esm)))
+        RankedTask(i + 1, esm.name, esm.config, score, getattr(esm, "source", "given"), checked.get(id(esm)))
         for i, (esm, score) in enumerate(rows_unsorted)
     ]
     ranking = TaskRanking(
         rows,
         skipped,
         base_model,
-        len(dataset),
-        dataset.task_type,
+        len(target),
+        target.task_type,
         time.perf_counter() - started,
         stage_seconds,
         notes,
         baseline,
         stability if checked else None,
         stability_seconds,
-        dataset.class_counts(),
-        dataset.sample_info.describe() if getattr(dataset, "sample_info", None) is not None else "",
-        warnings,
+        target.class_counts(),
+        target.sample_note,
+        list(warnings),
     )
-    yield RankingEvent("Done", total, total, "", ranking)
+    yield Event(DONE, total, total, "", result=ranking)
+
+
+def rank_embeddings(
+    embeddings: np.ndarray,
+    y: np.ndarray | Sequence | TargetDataset | Labels,
+    esms: Sequence[ESMLike],
+    **options,
+) -> TaskRanking:
+    """Rank ``esms`` for a target whose base-model embeddings are already computed (no model is loaded).
+
+    ``embeddings`` is (N, d), ``y`` the N labels (or the TargetDataset); ``options`` are those of
+    :func:`iter_rank_embeddings` (task_type, label_names, stability, device, should_stop...).
+
+    Example::
+
+        X = load_embedding_model(BUNDLED_MODEL_ID).embed(texts)
+        ranking = rank_embeddings(X, labels, BundledESMSource(BUNDLED_MODEL_ID).load(BUNDLED_MODEL_ID).esms)
+    """
+    for event in iter_rank_embeddings(embeddings, y, esms, **options):
+        if event.is_final:
+            return event.result
+    raise RuntimeError("the ranking ended without a result")  # a bug, not a user error
 
 
 def _check_stability(scorer, embeddings, dataset, rows, settings, should_stop):
@@ -471,11 +437,10 @@ def _check_stability(scorer, embeddings, dataset, rows, settings, should_stop):
 
     step = len(rows) if not settings.max_candidates else settings.max_candidates
     resamples = st.resample_indices(len(dataset), settings.num_resamples, settings.method, settings.seed)
-    yield RankingEvent("Checking stability", 0, len(resamples), f"Re-scoring the top {min(step, len(rows))} tasks")
+    yield Event(CHECKING_STABILITY, 0, len(resamples), f"Re-scoring the top {min(step, len(rows))} tasks")
     scorers = []
     for b, idx in enumerate(resamples):
-        if should_stop and should_stop():
-            raise CancelledError()
+        check_stop(should_stop)
         scorers.append(AffineLogME(embeddings[idx], dataset.labels[idx], dataset.is_regression, device=scorer.device))
     leading: list = []
     columns: list[np.ndarray] = []
@@ -487,10 +452,9 @@ def _check_stability(scorer, embeddings, dataset, rows, settings, should_stop):
         weights, biases = np.stack([w for w, _ in pairs]), np.stack([b for _, b in pairs])
         block = np.empty((len(scorers), len(new)))
         for b, sub in enumerate(scorers):
-            if should_stop and should_stop():
-                raise CancelledError()
+            check_stop(should_stop)
             block[b] = sub.score_many(weights, biases)
-            yield RankingEvent("Checking stability", b + 1, len(scorers))
+            yield Event(CHECKING_STABILITY, b + 1, len(scorers))
         leading += new
         columns.append(block)
         scores = np.concatenate(columns, axis=1)
@@ -559,89 +523,6 @@ def sample_warnings(dataset: TargetDataset, dim: int = MEASURED_DIM) -> list[str
     return out
 
 
-_TICK = object()
-
-
-def _load_streaming(
-    sources: list, base_model: str, filters: ESMFilters | None, should_stop: Callable[[], bool] | None
-) -> Iterator[RankingEvent]:
-    """Load ESMs in a worker thread and yield its progress while it runs (returns the LoadedESMs).
-
-    Downloads from the Hub can take minutes: the caller sees per-ESM progress, and closing this
-    generator (what Gradio's Cancel does) or ``should_stop()`` stops the downloads within a second.
-    """
-    events: queue.Queue = queue.Queue()
-    stop = threading.Event()
-    result: dict[str, object] = {}
-
-    def stopped() -> bool:
-        return stop.is_set() or bool(should_stop and should_stop())
-
-    def work() -> None:
-        try:
-            result["loaded"] = load_esms(
-                sources, base_model, filters, lambda s, d, t: events.put(RankingEvent(s, d, t)), stopped
-            )
-        except BaseException as e:  # noqa: BLE001 - handed to the generator's thread below
-            result["error"] = e
-        finally:
-            events.put(None)
-
-    threading.Thread(target=work, daemon=True, name="load-esms").start()
-    sent = RankingEvent("Loading ESMs", 0, 0, "Finding ESMs")
-    latest: RankingEvent | None = None
-    sent_at = time.monotonic()
-    try:
-        while True:
-            try:
-                item = events.get(timeout=0.2)
-            except queue.Empty:
-                if should_stop and should_stop():
-                    raise CancelledError() from None
-                item = _TICK
-            if item is None:
-                break
-            if item is not _TICK:
-                latest = item
-            now = time.monotonic()
-            # At most ten updates a second, the last count always; a quiet spell still yields once a
-            # second so that a consumer can close this generator (Cancel) promptly.
-            if latest is not None and (now - sent_at >= 0.1 or latest.done >= latest.total):
-                sent, latest, sent_at = latest, None, now
-                yield sent
-            elif now - sent_at >= 1.0:
-                sent_at = now
-                yield sent
-    finally:
-        stop.set()  # also when the consumer closes this generator: no new download starts
-    if "error" in result:
-        raise result["error"]  # type: ignore[misc]
-    return result["loaded"]
-
-
-def _is_auto(source: ESMSourceLike | None) -> bool:
-    return source is None or (isinstance(source, str) and source.lower() == "auto")
-
-
-def _drain(events: list[RankingEvent]) -> Iterator[RankingEvent]:
-    while events:
-        yield events.pop(0)
-
-
-def _embed_streaming(model, texts, batch_size, should_stop) -> Iterator[RankingEvent]:
-    """Embed in chunks so progress events reach the caller while embedding runs."""
-    total = len(texts)
-    chunk = max(batch_size * 4, 256)
-    parts = []
-    yield RankingEvent("Embedding", 0, total, f"Embedding {total} examples")
-    for start in range(0, total, chunk):
-        if should_stop and should_stop():
-            raise CancelledError()
-        parts.append(model.embed(texts[start : start + chunk], batch_size=batch_size))
-        yield RankingEvent("Embedding", min(start + chunk, total), total)
-    return np.concatenate(parts, axis=0) if parts else np.zeros((0, model.dim), dtype=np.float32)
-
-
 def _score_chunk(scorer: AffineLogME, chunk: list) -> np.ndarray:
     try:
         pairs = [esm.weight_and_bias() for esm in chunk]
@@ -653,48 +534,14 @@ def _score_chunk(scorer: AffineLogME, chunk: list) -> np.ndarray:
         return np.concatenate([_score_chunk(scorer, [esm]) for esm in chunk])
 
 
-def compute_task_ranking(
-    dataset: TargetDataset,
-    base_model: str = BUNDLED_MODEL_ID,
-    esms: Sequence[ESM] | None = None,
-    source: ESMSourceLike | None = None,
-    filters: ESMFilters | None = None,
-    batch_size: int = 64,
-    device: str | None = None,
-    progress: ProgressCallback | None = None,
-    token: str | None = None,
-    max_length: int = 128,
-    stability: StabilitySettings | None = DEFAULT_STABILITY,
-) -> TaskRanking:
-    """Rank the intermediate tasks (ESMs) for ``dataset`` by ESM-LogME, best first.
+# The orchestrator moved to .pipeline; these names keep working from here (imported on first use,
+# since pipeline imports this module).
+_MOVED = {"iter_task_ranking", "compute_task_ranking", "resolve_sources", "load_esms", "ESMSourceLike"}
 
-    Args:
-        dataset: the target task.
-        base_model: Hub id or local path of the base model the ESMs were trained for.
-        esms: ESMs to rank; when None they come from ``source``.
-        source: 'auto' (Hub when reachable, else bundled), 'hub', 'bundled', 'both', a folder of
-            ESM folders, or source objects.
-        filters: task id substring, language, maximum count.
-        progress: called as ``progress(stage, done, total)``.
-        stability: resampling of the leading tasks (rank intervals, ties with the leader, and
-            the order by mean rank over resamples); None for the plain single-sample order.
-    """
-    ranking = None
-    for event in iter_task_ranking(
-        dataset,
-        base_model,
-        esms=esms,
-        source=source,
-        filters=filters,
-        batch_size=batch_size,
-        device=device,
-        token=token,
-        max_length=max_length,
-        stability=stability,
-    ):
-        if progress and event.total:
-            progress(event.stage, event.done, event.total)
-        if event.ranking is not None:
-            ranking = event.ranking
-    assert ranking is not None
-    return ranking
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import hub
 from .errors import ESMFormatError, HFSelectError
 from .esm import CONFIG_NAME, ESM, ESMConfig, StoredESM, safe_name
-
-ASSETS_ENV = "HFSELECT_ASSETS_DIR"
-ProgressCallback = Callable[[str, int, int], None]
-
-
-def assets_dir() -> Path:
-    """The app's ``assets/`` folder (override with HFSELECT_ASSETS_DIR)."""
-    return Path(os.environ.get(ASSETS_ENV) or Path(__file__).resolve().parent.parent / "assets")
+from .events import FETCHING_ESMS, LOADING_ESMS, ProgressCallback, StopCheck, check_stop
+from .resources import assets_dir, bundled_esms_dir  # noqa: F401 - assets_dir stays importable here
+from .settings import ASSETS_ENV  # noqa: F401 - the name stays importable here
 
 
 def bundled_pool_dir(base_model: str) -> Path:
-    return assets_dir() / "esms" / safe_name(base_model)
+    return bundled_esms_dir() / safe_name(base_model)
 
 
 @dataclass(frozen=True)
@@ -63,11 +56,13 @@ def _load_folders(
     filters: ESMFilters,
     progress: ProgressCallback | None,
     check_base_model: bool,
+    should_stop: StopCheck | None = None,
 ) -> LoadedESMs:
     esms: list[ESM | StoredESM] = []
     skipped: list[SkippedESM] = []
     total = len(folders)
     for i, (name, folder) in enumerate(folders, start=1):
+        check_stop(should_stop)
         try:
             config = ESMConfig.from_json_file(folder / CONFIG_NAME)
             if not filters.keep(config):
@@ -82,7 +77,7 @@ def _load_folders(
         except Exception as e:  # noqa: BLE001 - one ESM must never sink a ranking
             skipped.append(SkippedESM(name, f"could not be read ({type(e).__name__})"))
         if progress:
-            progress("Loading ESMs", i, total)
+            progress(LOADING_ESMS, i, total)
         if filters.max_count and len(esms) >= filters.max_count:
             break
     return LoadedESMs(esms, skipped, [])
@@ -112,10 +107,17 @@ class LocalESMSource:
         return sorted((p.name, p) for p in self.folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def load(
-        self, base_model: str, filters: ESMFilters | None = None, progress: ProgressCallback | None = None
+        self,
+        base_model: str,
+        filters: ESMFilters | None = None,
+        progress: ProgressCallback | None = None,
+        should_stop: StopCheck | None = None,
     ) -> LoadedESMs:
         check = not Path(base_model).is_dir()
-        return _load_folders(self.list_folders(), base_model, filters or ESMFilters(), progress, check)
+        loaded = _load_folders(self.list_folders(), base_model, filters or ESMFilters(), progress, check, should_stop)
+        for esm in loaded.esms:
+            esm.source = self.label
+        return loaded
 
 
 class BundledESMSource(LocalESMSource):
@@ -165,7 +167,7 @@ class HubESMSource:
         base_model: str,
         filters: ESMFilters | None = None,
         progress: ProgressCallback | None = None,
-        should_stop: Callable[[], bool] | None = None,
+        should_stop: StopCheck | None = None,
     ) -> LoadedESMs:
         filters = filters or ESMFilters()
         repos = self.listing(base_model)
@@ -177,12 +179,12 @@ class HubESMSource:
         done = [0]
         total = len(repos)
         if progress:
-            progress("Fetching ESMs", 0, total)
+            progress(FETCHING_ESMS, 0, total)
 
         def on_done(repo_id: str, path: Path | None, error: Exception | None) -> None:
             done[0] += 1
             if progress:
-                progress("Fetching ESMs", done[0], total)
+                progress(FETCHING_ESMS, done[0], total)
 
         results = hub.fetch_esms(repos, self.token, self.max_workers, on_done, should_stop)
         folders = [(r.repo_id, results[r.repo_id]) for r in repos if isinstance(results.get(r.repo_id), Path)]
@@ -193,12 +195,14 @@ class HubESMSource:
         ]
         loaded = _load_folders(folders, base_model, filters, None, check_base_model=False)
         loaded.skipped[:0] = skipped
+        for esm in loaded.esms:
+            esm.source = self.label
         return loaded
 
 
 def bundled_base_models() -> dict[str, int]:
     """Base models that have a bundled pool, with the number of ESMs in each."""
-    root = assets_dir() / "esms"
+    root = bundled_esms_dir()
     found: dict[str, int] = {}
     if not root.is_dir():
         return found

@@ -26,7 +26,7 @@ import torch
 from . import hub
 from . import settings as settings_mod
 from .data import TargetDataset
-from .embedding import EmbeddingModel
+from .embedding import EmbeddingModel, load_embedding_model
 from .errors import (
     ESMFormatError,
     HFSelectError,
@@ -36,7 +36,8 @@ from .errors import (
     TooFewExamplesError,
 )
 from .esm import CARD_NAME, CONFIG_NAME, ESM, WEIGHTS_NAME
-from .ranking import TaskRanking, iter_task_ranking
+from .events import Event
+from .ranking import TaskRanking, iter_rank_embeddings
 from .sources import BundledESMSource
 from .training import FitReport, TrainingSettings, iter_train_esm, sample_dataset
 
@@ -62,9 +63,8 @@ class RepoIdError(HFSelectError):
 class NotSignedInError(HFSelectError):
     def __init__(self) -> None:
         super().__init__(
-            "Publishing needs a Hugging Face account: sign in with Hugging Face (the button at the top), "
-            "with permission to create repositories, then try again. You can also download the zip and "
-            "upload it yourself."
+            "Publishing needs a Hugging Face token with permission to create repositories: sign in with "
+            "Hugging Face (or pass a write token), then try again. You can also upload the ESM's zip yourself."
         )
 
 
@@ -362,16 +362,7 @@ def fit_problem(r2: float | None) -> str | None:
     return None
 
 
-@dataclass
-class StudioEvent:
-    """One step of a studio run; ``fraction`` is the overall progress in [0, 1]."""
-
-    stage: str
-    done: int = 0
-    total: int = 0
-    message: str = ""
-    fraction: float = 0.0
-    result: StudioResult | None = None
+StudioEvent = Event  # the old name of a studio run's event (``fraction``: the whole run's progress)
 
 
 # Overall progress span of each stage, for one progress bar.
@@ -405,7 +396,7 @@ def iter_studio_training(
     card_notes: str = "",
     sample_to_cap: bool = False,
     self_check: bool = True,
-) -> Iterator[StudioEvent]:
+) -> Iterator[Event]:
     """Train an ESM within the caps, write its folder and zip, then rank its own task with it.
 
     The folder (config.json, model.safetensors, README.md) and the zip go into a fresh temporary
@@ -451,13 +442,13 @@ def iter_studio_training(
             if event.result is not None:
                 training = event.result
                 continue
-            yield StudioEvent(
+            yield Event(
                 event.stage, event.done, event.total, event.message, _fraction(event.stage, event.done, event.total)
             )
         assert training is not None and training.folder is not None
         seconds = dict(training.seconds)
 
-        yield StudioEvent("Saving", 0, 1, "Writing the ESM folder and zip", _fraction("Saving", 0, 1))
+        yield Event("Saving", 0, 1, "Writing the ESM folder and zip", _fraction("Saving", 0, 1))
         card = (folder / CARD_NAME).read_text(encoding="utf-8")
         zip_path = zip_esm_folder(folder, run_dir / f"{name}.zip")
 
@@ -466,27 +457,33 @@ def iter_studio_training(
             t0 = time.perf_counter()
             new_name = f"{name} (new)"
             new_esm = ESM.from_folder(folder, name=new_name)
-            new_esm.source_label = "new"  # type: ignore[attr-defined]
-            pool = BundledESMSource(model_name).load(model_name).esms
-            for esm in pool:
-                esm.source_label = "bundled pool"  # type: ignore[attr-defined]
+            new_esm.source = "new"
+            pool = BundledESMSource(model_name).load(model_name, should_stop=should_stop).esms
             if not pool:
                 notes.append(f"No bundled ESM pool for '{model_name}': the self-check ranks the new ESM alone.")
-            for event in iter_task_ranking(
+            # The base model's embeddings of these texts were computed for training: the embedding
+            # cache returns them, so the self-check only scores.
+            base = (
+                base_model
+                if isinstance(base_model, EmbeddingModel)
+                else load_embedding_model(model_name, device=device, max_length=settings.max_length)
+            )
+            yield Event("Self-check", 0, 0, "Embedding", _fraction("Self-check", 0, 0))
+            embeddings = base.embed(dataset.texts, settings.embed_batch_size, should_stop=should_stop)
+            for event in iter_rank_embeddings(
+                embeddings,
                 dataset,
-                model_name,
-                esms=[new_esm, *pool],
+                [new_esm, *pool],
+                base_model=model_name,
                 device=device,
-                max_length=settings.max_length,
+                esm_batch_size=1,  # an event per ESM: the self-check of a 40-ESM pool takes seconds
                 should_stop=should_stop,
             ):
-                if event.ranking is not None:
-                    ranking = event.ranking
+                if event.is_final:
+                    ranking = event.result
                     continue
                 done = event.done if event.stage == "Scoring" else 0
-                yield StudioEvent(
-                    "Self-check", done, event.total, event.stage, _fraction("Self-check", done, event.total)
-                )
+                yield Event("Self-check", done, event.total, event.stage, _fraction("Self-check", done, event.total))
             assert ranking is not None
             total = len(ranking) + sum(1 for s in ranking.skipped if s.name == new_name)
             rank = next((r.rank for r in ranking.rows if r.name == new_name), None)
@@ -507,7 +504,7 @@ def iter_studio_training(
             notes=notes,
         )
         finished = True
-        yield StudioEvent("Done", 1, 1, result.self_check_message(), 1.0, result)
+        yield Event("Done", 1, 1, result.self_check_message(), 1.0, result)
     except BaseException:
         # A failed or cancelled run leaves nothing behind; once the result is handed out, a caller
         # that stops iterating (GeneratorExit) must keep its files.
@@ -558,7 +555,7 @@ def extract_esm_zip(zip_path: str | Path, dest: str | Path, max_bytes: int | Non
     if zip_path.stat().st_size > cap:
         raise ESMFormatError(f"{label} is larger than the limit of {cap // 1_000_000} MB ({MAX_ZIP_MB_ENV}).")
     if not zipfile.is_zipfile(zip_path):
-        raise ESMFormatError(f"{label} is not a zip file. Upload the zip this app made (or zip the ESM's files).")
+        raise ESMFormatError(f"{label} is not a zip file. Use the zip hfselect made (or zip the ESM's files).")
     expected = f"an ESM zip holds only {', '.join(ZIP_MEMBERS)}, at its root (no folder)"
     with zipfile.ZipFile(zip_path) as zf:
         infos = zf.infolist()
@@ -632,9 +629,7 @@ def publish_esm(
     esm = ESM.from_folder(folder)  # refuse to publish something that would not load
     problem = fit_problem(esm.config.extra.get("esm_r2")) if "esm_r2" in esm.config.extra else None
     if problem and not allow_poor_fit:
-        raise PoorFitError(
-            f"Not published: {problem} To publish it anyway, tick 'Publish even though the fit is poor'."
-        )
+        raise PoorFitError(f"Not published: {problem} To publish it anyway, pass allow_poor_fit=True.")
     card = (folder / CARD_NAME).read_text(encoding="utf-8")
     if not card.startswith("---") or hub.ESM_TAG not in card.split("---", 2)[1]:
         raise ESMFormatError(
