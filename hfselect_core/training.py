@@ -30,15 +30,20 @@ HEAD_COSINE = "cosine"
 HEAD_LINEAR = "linear"
 RIDGE_TO_ZERO = "zero"
 RIDGE_TO_IDENTITY = "identity"
+# The fine-tuning recipe of the ESMs already on the Hub: the defaults of every training entry point
+# (TrainingSettings, the studio's checks, the pool CLI, the app's form) come from here.
+DEFAULT_LM_EPOCHS = 3
+DEFAULT_LM_BATCH_SIZE = 32
+DEFAULT_LM_LEARNING_RATE = 2e-5
 
 
 @dataclass
 class TrainingSettings:
     """Defaults are those of the ESMs already on the Hub (3 epochs, batch 32, lr 2e-5, AdamW)."""
 
-    lm_num_epochs: float = 3
-    lm_batch_size: int = 32
-    lm_learning_rate: float = 2e-5
+    lm_num_epochs: float = DEFAULT_LM_EPOCHS
+    lm_batch_size: int = DEFAULT_LM_BATCH_SIZE
+    lm_learning_rate: float = DEFAULT_LM_LEARNING_RATE
     lm_weight_decay: float = 0.01
     head_learning_rate: float | None = 1e-3  # None: the head trains at lm_learning_rate
     # 'cosine': the head sees the normalised embedding times a learned scale; 'linear': a plain
