@@ -18,19 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_kb(field: str = "VmRSS") -> int:
@@ -48,27 +41,15 @@ def rss_kb(field: str = "VmRSS") -> int:
     return 0
 
 
-def rank_args(example: str, num_examples: int, pool: str, base_model: str) -> list:
-    """Positional inputs of /rank, in app.rank's order."""
-    return [
-        "example",  # source
-        example,  # example
-        None,  # file
-        "",  # dataset_id
-        None,  # subset
-        "train",  # split
-        [],  # text_columns (the example's own)
-        None,  # label_column (the example's own)
-        "auto",  # task_type
-        num_examples,
-        42,  # seed
-        0,  # max_esms
-        "",  # task_filter
-        "",  # language
-        base_model,
-        pool,
-        10,  # top_k
-    ]
+def rank_args(example: str, num_examples: int, pool: str, base_model: str) -> dict:
+    """/rank inputs by API parameter name (the rank field table's names); the rest keep their defaults."""
+    return {
+        "source": "example",
+        "example": example,
+        "num_examples": num_examples,
+        "pool": pool,
+        "base_model": base_model,
+    }
 
 
 def table_of(result) -> list[tuple]:
@@ -91,10 +72,10 @@ def percentile(values: list[float], q: float) -> float:
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-def timed_call(client, args: list) -> tuple[float, object, str | None]:
+def timed_call(client, args: dict) -> tuple[float, object, str | None]:
     started = time.perf_counter()
     try:
-        result = client.predict(*args, api_name="/rank")
+        result = client.predict(**args, api_name="/rank")
         return time.perf_counter() - started, result, None
     except Exception as e:  # noqa: BLE001 - rejections are what phase 3 measures
         return time.perf_counter() - started, None, f"{type(e).__name__}: {str(e)[:160]}"
@@ -124,14 +105,15 @@ def main() -> int:
     from gradio_client import Client
 
     import app  # noqa: E402 - after the environment is set
+    from hfselect_app.context import default_base_model
+    from hfselect_core.hub import hub_reachable
 
-    port = free_port()
-    app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    # No server_port: gradio takes the first free port from 7860 on.
+    app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     startup_s = time.perf_counter() - t0
-    url = f"http://127.0.0.1:{port}/"
-    client = Client(url, verbose=False)
+    client = Client(app.demo.local_url, verbose=False)
     queue_size = getattr(getattr(app.demo, "_queue", None), "max_size", None) or args.queue_size
-    base_model = app.DEFAULT_MODEL
+    base_model = default_base_model(hub_reachable())
     rss_idle = rss_kb()
 
     # 1. single-user reference

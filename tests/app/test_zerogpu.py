@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 spaces = pytest.importorskip("spaces", reason="the spaces package (requirements.txt) is not installed")
 
@@ -20,9 +20,9 @@ spaces = pytest.importorskip("spaces", reason="the spaces package (requirements.
 def test_decorated_ranking_generator_runs_on_the_cpu(tiny_bert_dir, tmp_path, monkeypatch):
     from helpers import write_esm_folder
 
+    from hfselect_app.zerogpu import on_zero_gpu
     from hfselect_core import TargetDataset
     from hfselect_core.ranking import iter_task_ranking
-    from hfselect_core.zerogpu import on_zero_gpu
 
     requested = []
     real_gpu = spaces.GPU
@@ -51,7 +51,7 @@ def test_decorated_ranking_generator_runs_on_the_cpu(tiny_bert_dir, tmp_path, mo
 
 
 def test_duration_grows_with_the_job_and_is_bounded():
-    from hfselect_core.zerogpu import MAX_GPU_SECONDS, MIN_GPU_SECONDS, ranking_gpu_seconds
+    from hfselect_app.zerogpu import MAX_GPU_SECONDS, MIN_GPU_SECONDS, ranking_gpu_seconds
 
     small, large = ranking_gpu_seconds(200, 20), ranking_gpu_seconds(5000, 1500)
     assert MIN_GPU_SECONDS <= small < large <= MAX_GPU_SECONDS
@@ -59,13 +59,11 @@ def test_duration_grows_with_the_job_and_is_bounded():
     assert ranking_gpu_seconds(None, None) == ranking_gpu_seconds(1000, 1500)
 
 
-def test_app_rank_handler_requests_the_gpu_with_its_arguments(tmp_path):
-    """Import the real app with a recording ``spaces.GPU`` and call the duration it registered with
-    arguments laid out as the rank handler's signature says."""
-    script = tmp_path / "probe.py"
-    script.write_text(
-        """
-import inspect, json, sys
+def test_app_rank_handler_requests_the_gpu_with_its_arguments():
+    """Import the real app with a recording ``spaces.GPU`` and call the durations it registered with
+    arguments laid out as the handlers' signatures say (positional and by name)."""
+    probe = """
+import inspect, json
 import spaces
 seen = []
 real = spaces.GPU
@@ -73,31 +71,34 @@ def spy(*args, **kwargs):
     seen.append(kwargs.get("duration"))
     return real(*args, **kwargs)
 spaces.GPU = spy
-sys.path.insert(0, sys.argv[1])
 import app
-names = list(inspect.signature(app.rank).parameters)
-durations = [d for d in seen if callable(d) and d.__name__ == "rank_handler_seconds"]
+from hfselect_app import rank_tab
+names = list(inspect.signature(rank_tab.rank).parameters)
+durations = {d.__name__: d for d in seen if callable(d)}
+rank_seconds = durations.get("rank_handler_seconds")
 def args(n, k):
     values = [None] * len(names)
     values[names.index("num_examples")] = n
     values[names.index("max_esms")] = k
     return values
+train = durations.get("training_handler_seconds")
 out = {
-    "registered": len(durations),
-    "small": durations[0](*args(200, 20)) if durations else None,
-    "large": durations[0](*args(5000, 1500)) if durations else None,
-    "garbage": durations[0](*args("x", float("nan"))) if durations else None,
+    "registered": sorted(durations),
+    "small": rank_seconds(*args(200, 20)) if rank_seconds else None,
+    "large": rank_seconds(*args(5000, 1500)) if rank_seconds else None,
+    "named": rank_seconds(num_examples=5000, max_esms=1500) if rank_seconds else None,
+    "garbage": rank_seconds(*args("x", float("nan"))) if rank_seconds else None,
+    "train_small": train(num_examples=100, epochs=1) if train else None,
+    "train_large": train(num_examples=10000, epochs=3) if train else None,
 }
 print(json.dumps(out))
 """
-    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("SPACES_ZERO_GPU", None)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(ROOT)], capture_output=True, text=True, timeout=180, env=env, cwd=ROOT
-    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=180, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["registered"] == 1
-    assert out["small"] < out["large"]
+    assert out["registered"] == ["rank_handler_seconds", "training_handler_seconds"]
+    assert out["small"] < out["large"] == out["named"]
     assert out["garbage"] > 0
+    assert 60 <= out["train_small"] <= out["train_large"] <= 900

@@ -19,7 +19,7 @@ from helpers import CHROMIUM, free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 POOL = "sentence-transformers__all-MiniLM-L6-v2"
 
 pytestmark = [

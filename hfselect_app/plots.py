@@ -1,4 +1,11 @@
-"""Plotly figures for a ranking (built from ``TaskRanking.to_pandas()``); every figure has a set height."""
+"""Plotly figures for a ranking (built from ``TaskRanking.to_pandas()``); every figure has a set height.
+
+A view, so it lives in the app, not in the core: the figures are laid out for the Space (fixed
+heights because Gradio renders plots in hidden tabs at zero height, the Space's orange, an empty
+state that says "Run a ranking"), read the ``Baseline`` column the presenters add, and escape
+text for plotly's HTML labels. A notebook user plots ``TaskRanking.to_pandas()`` with any library;
+the core stays free of plotly and of UI wording.
+"""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from helpers import CHROMIUM, free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 
 pytestmark = [
     pytest.mark.browser,

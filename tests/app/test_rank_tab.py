@@ -10,52 +10,21 @@ from helpers import free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from hfselect_core import app_logic as logic  # noqa: E402
-from hfselect_core import plots  # noqa: E402
+from hfselect_app import picker, plots, presenters, rank_tab, share  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-@pytest.fixture(scope="module")
-def app_module():
-    import app
-
-    return app
-
-
-def _args(**over):
-    form = dict(
-        source="example",
-        example="product_reviews",
-        file=None,
-        dataset_id=None,
-        subset=None,
-        split=None,
-        text_columns=None,
-        label_column=None,
-        task_type="auto",
-        num_examples=1000,
-        seed=42,
-        max_esms=0,
-        task_filter="",
-        language="",
-        base_model=MODEL,
-        pool="auto",
-        top_k=10,
-    )
-    form.update(over)
-    return list(form.values())
-
-
-def _final(app_module, **over):
-    outputs = list(app_module.rank(*_args(**over)))
+def _final(**named):
+    """Every output the rank handler yields for a form given by field name (the rest: the table's defaults)."""
+    outputs = list(rank_tab.rank(**{"base_model": MODEL, **named}))
     assert outputs, "the rank generator yielded nothing"
     return outputs
 
 
 @pytest.fixture(scope="module")
-def ranked(app_module):
-    return _final(app_module)
+def ranked():
+    return _final(example="product_reviews")
 
 
 def test_rank_example_streams_and_ranks_bundled_pool(ranked):
@@ -96,45 +65,47 @@ def test_rank_example_streams_and_ranks_bundled_pool(ranked):
         (dict(base_model="no-such/model-xyz", pool="bundled"), "No ESMs were found"),
     ],
 )
-def test_bad_inputs_give_messages_not_exceptions(app_module, over, expected):
-    outputs = list(app_module.rank(*_args(**over)))
+def test_bad_inputs_give_messages_not_exceptions(over, expected):
+    outputs = _final(**{"example": "product_reviews", **over})
     status = outputs[-1][0]
     assert expected in status
     assert "Traceback" not in status
 
 
-def test_uploaded_file_fills_columns(app_module, tmp_path, monkeypatch):
+def test_uploaded_file_fills_columns(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # uploads are only read from Gradio's upload folder
     path = tmp_path / "data.tsv"
     path.write_text("sentence\tgold\nhello there\t1\nbad day\t0\n", encoding="utf-8")
-    source, text, label, preview, info = app_module.fill_file(str(path))
+    source, text, label, preview, info = picker.fill_file(str(path))
     assert source == "file"
     assert text.value == ["sentence"] and label.value == "gold"
     assert ("sentence (string)", "sentence") in text.choices
     assert len(preview) == 2 and "2 rows" in info
     bad = tmp_path / "data.xlsx"
     bad.write_bytes(b"PK\x03\x04")
-    assert "not a supported file type" in app_module.fill_file(str(bad))[-1]
+    assert "not a supported file type" in picker.fill_file(str(bad))[-1]
     monkeypatch.delenv("GRADIO_TEMP_DIR")
-    assert "⚠️" in app_module.fill_file(str(path))[-1]  # outside the upload folder: refused, not read
+    assert "⚠️" in picker.fill_file(str(path))[-1]  # outside the upload folder: refused, not read
 
 
-def test_rank_validator_flags_the_right_inputs(app_module):
-    checks = app_module.validate_rank(*_args(source="file", num_examples=1))
-    bad = {app_module.RANK_FIELDS[i]: c["message"] for i, c in enumerate(checks[:16]) if not c["is_valid"]}
+def test_rank_validator_flags_every_bad_input_at_once():
+    checks = rank_tab.validate_rank(source="file", num_examples=1, base_model=MODEL)
+    assert len(checks) == len(rank_tab.FIELDS)  # one per input of the Rank button
+    bad = {f.name: c["message"] for f, c in zip(rank_tab.FIELDS, checks) if not c["is_valid"]}
     assert set(bad) == {"file", "text_columns", "label_column", "num_examples"}
-    assert all(c["is_valid"] for c in app_module.validate_rank(*_args()))
+    assert "at least 2" in bad["num_examples"]
+    assert all(c["is_valid"] for c in rank_tab.validate_rank(example="product_reviews", base_model=MODEL))
 
 
-def test_example_fill_and_hub_offline_message(app_module):
-    source, _, text, label, task, info, preview = app_module.fill_example("review_ratings")
+def test_example_fill_and_hub_offline_message():
+    source, _, text, label, task, info, preview = picker.fill_example("review_ratings")
     assert (source, text.value, label.value, task) == ("example", ["text"], "rating", "regression")
     assert len(preview) == 5
-    assert "cannot be reached" in app_module.hub_lookup("stanfordnlp/imdb")[-1]
+    assert "cannot be reached" in picker.hub_lookup("stanfordnlp/imdb")[-1]
 
 
 def test_share_link_round_trip():
-    form = logic.RankForm(
+    form = rank_tab.RankForm(
         source="hub",
         dataset_id="stanfordnlp/imdb",
         split="test",
@@ -146,14 +117,14 @@ def test_share_link_round_trip():
         base_model=MODEL,
         pool="bundled",
     )
-    url = logic.share_url("http://x/", form, autorun=True)
+    url = share.share_url(rank_tab.FIELDS, "http://x/", form, autorun=True)
     from urllib.parse import parse_qs, urlparse
 
-    parsed = logic.parse_query(parse_qs(urlparse(url).query))
+    parsed = share.parse_query(rank_tab.FIELDS, parse_qs(urlparse(url).query))
     for key in ("source", "dataset_id", "split", "text_columns", "label_column", "task_type", "seed", "pool"):
         assert parsed[key] == getattr(form, key), key
     assert parsed["num_examples"] == 500 and parsed["base_model"] == MODEL and parsed["autorun"]
-    bad = logic.parse_query({"example": "evil", "n": "x", "pool": "nope", "autorun": "1"})
+    bad = share.parse_query(rank_tab.FIELDS, {"example": "evil", "n": "x", "pool": "nope", "autorun": "1"})
     assert bad["autorun"] is False and set(bad) == {"autorun", "problems"}
     assert "number of examples" in bad["problems"][0]
 
@@ -176,9 +147,9 @@ class _FakeRequest:
         ({"result": '"><img src=x onerror=alert(1)>'}, "result id in the link is not one"),
     ],
 )
-def test_share_link_with_unusable_values_says_so_and_does_not_autorun(app_module, query, said):
-    values = app_module.on_load(_FakeRequest(query))
-    status, autorun = values[0], values[2]
+def test_share_link_with_unusable_values_says_so_and_does_not_autorun(query, said):
+    values = rank_tab.load_values(_FakeRequest(query))
+    status, autorun = values["status"], values["autorun"]
     assert "could not be used" in status and said in status
     assert autorun is False
     assert "<img" not in status  # escaped like every other untrusted text
@@ -201,25 +172,39 @@ def test_plots_handle_empty_and_small_frames():
     assert len(plots.score_vs_size(df).data[0].x) == 1
 
 
-def test_end_to_end_rank_through_gradio_client(app_module):
+def test_end_to_end_rank_through_gradio_client():
+    """The public /rank API with named arguments (what gradio_client callers write)."""
     from gradio_client import Client
+    from gradio_client.exceptions import ValidationError
 
-    app_module.demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
+    import app
+
+    app.demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
     try:
-        client = Client(app_module.demo.local_url, verbose=False)
-        result = client.predict(*_args(example="news_headlines", num_examples=100), api_name="/rank")
+        client = Client(app.demo.local_url, verbose=False)
+        params = [
+            p["parameter_name"]
+            for p in client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/rank"]["parameters"]
+        ]
+        assert params == [f.name for f in rank_tab.FIELDS]
+        result = client.predict(
+            source="example",
+            example="news_headlines",
+            num_examples=100,
+            base_model=MODEL,
+            pool="auto",
+            api_name="/rank",
+        )
         status, summary, table = result[:3]
         assert status.startswith("✅"), status
         assert len(table["data"]) == 39
         score_col = table["headers"].index("Score")
         assert all(isinstance(row[score_col], float) for row in table["data"])
         assert result[7].endswith(".csv") and result[8].endswith(".json")
-        from gradio_client.exceptions import ValidationError
-
         with pytest.raises(ValidationError, match="Upload a CSV"):  # refused before it is queued
-            client.predict(*_args(source="file"), api_name="/rank")
+            client.predict(source="file", base_model=MODEL, api_name="/rank")
     finally:
-        app_module.demo.close()
+        app.demo.close()
 
 
 def test_old_temp_folders_are_removed(tmp_path, monkeypatch):
@@ -234,5 +219,5 @@ def test_old_temp_folders_are_removed(tmp_path, monkeypatch):
         (folder / "ranking.csv").write_text("x")
     stale = time.time() - 3 * 3600
     os.utime(old, (stale, stale))
-    assert logic.remove_old_temp_dirs("hfselect_export_", 2 * 3600) == 1
+    assert presenters.remove_old_temp_dirs("hfselect_export_", 2 * 3600) == 1
     assert not old.exists() and fresh.exists()

@@ -1,4 +1,4 @@
-"""Rankings on ZeroGPU: ``@spaces.GPU`` with a duration sized to the job, the CPU when absent.
+"""Rankings and trainings on ZeroGPU: ``@spaces.GPU`` with a duration sized to the job, the CPU when absent.
 
 On a Space with ZeroGPU hardware a GPU is attached only while a function decorated with
 ``spaces.GPU`` runs, and the Space is charged for the duration it asks for, so the request is
@@ -42,16 +42,34 @@ def _number(value: Any) -> int | None:
 
 def rank_handler_seconds(*args: Any, **kwargs: Any) -> int:
     """Duration for the app's ``rank`` handler, called by ``spaces.GPU`` with the handler's own
-    arguments: ``num_examples`` (10th) and ``max_esms`` (12th); malformed values get defaults."""
-    n = kwargs.get("num_examples", args[9] if len(args) > 9 else None)
-    k = kwargs.get("max_esms", args[11] if len(args) > 11 else None)
-    return ranking_gpu_seconds(_number(n), _number(k))
+    arguments (laid out as the rank field table says); malformed values get defaults."""
+    from .fields import RANK_FIELDS, bind
+
+    values = bind(RANK_FIELDS, args, kwargs)
+    return ranking_gpu_seconds(_number(values["num_examples"]), _number(values["max_esms"]))
+
+
+def training_handler_seconds(*args: Any, **kwargs: Any) -> int:
+    """Duration for the app's ``train_esm`` handler: the GPU estimate with a margin, within 60-900 s."""
+    from hfselect_core.studio import estimate_training_seconds
+
+    from .fields import STUDIO_FIELDS, bind
+
+    values = bind(STUDIO_FIELDS, args, kwargs)
+    try:
+        n, epochs = int(values["num_examples"]), float(values["epochs"])
+        seconds = estimate_training_seconds(n, epochs, "cuda", pool_size=40)
+    except Exception:  # noqa: BLE001 - a malformed form is refused later; ask for a default slot
+        return 300
+    return int(min(900, max(60, 2 * seconds)))
 
 
 def on_zero_gpu(duration: int | Callable[..., int] = rank_handler_seconds) -> Callable[[Callable], Callable]:
     """Decorator: run the function inside ``spaces.GPU(duration=...)`` when ``spaces`` is installed.
 
-    Works on plain functions and on generators (Gradio streaming handlers).
+    Works on plain functions and on generators (Gradio streaming handlers); without ``spaces``
+    (or off ZeroGPU, where ``spaces.GPU`` returns the function unchanged) the function runs where
+    it is, on the CPU when no GPU is visible.
     """
     try:
         import spaces  # type: ignore[import-not-found]

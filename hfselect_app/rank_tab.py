@@ -1,0 +1,381 @@
+"""The "Rank datasets" tab: its layout, the public ``/rank`` handler, share links and deep links.
+
+The form is ``fields.RANK_FIELDS``: the target picker builds the target fields, the table's
+factories build the others, and the handler, validator, share link and deep links are derived
+from the same table. Results are drawn by :mod:`hfselect_app.presenters`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from hfselect_core import result_cache
+from hfselect_core.errors import HFSelectError
+from hfselect_core.hub import hub_reachable
+from hfselect_core.ranking import iter_task_ranking
+
+from . import fields, plots, presenters, share, targets
+from .admission import admit, admitted, cancel_waiting, refusal_outputs
+from .picker import fill_example, target_picker
+from .settings import AppSettings
+from .text import error_message, md_message, progress_text, toast_text
+from .validators import field_errors
+from .zerogpu import on_zero_gpu, rank_handler_seconds
+
+log = logging.getLogger("hfselect.app")
+
+FIELDS = fields.RANK_FIELDS
+RankForm = fields.form_class("RankForm", FIELDS)
+TAB_PREFIX = "tab-"
+PICKER_IDS = {
+    "example": "example-dropdown",
+    "text_columns": "text-columns",
+    "label_column": "label-column",
+    "task_type": "task-type",
+}
+# The /rank API's outputs, in order (gradio_client callers read them by position).
+OUTPUTS = ("status", "summary", "table", "skipped", "bar", "hist", "size", "csv", "json", "raw", "result_id")
+
+__all__ = ["FIELDS", "OUTPUTS", "RankForm", "autorun_rank", "build", "rank", "show_stored_result", "validate_form"]
+
+
+def outputs(status: str, **values: Any) -> tuple:
+    """The handler's outputs in :data:`OUTPUTS` order; the ones not given are left as they are."""
+    unknown = set(values) - set(OUTPUTS)
+    if unknown:
+        raise TypeError(f"unknown outputs {sorted(unknown)}")
+    values["status"] = status
+    return tuple(values[name] if name in values else gr.skip() for name in OUTPUTS)
+
+
+def finished_outputs(status: str, ranking, top_k: Any, result_id: str = "") -> tuple:
+    """Every output of a finished ranking, computed now or read from the result cache."""
+    view = presenters.present(ranking, top_k)
+    bar, hist, size = view.figures
+    csv, json = view.files
+    return outputs(
+        status,
+        summary=view.summary,
+        table=view.table,
+        skipped=view.skipped,
+        bar=bar,
+        hist=hist,
+        size=size,
+        csv=csv,
+        json=json,
+        raw=view.raw,
+        result_id=result_id,
+    )
+
+
+def _cache_plan(form, token):
+    try:
+        return targets.cache_plan(form, token)
+    except Exception:  # noqa: BLE001 - no key (offline, unknown dataset...): rank without the cache
+        log.info("result cache not used for this ranking", exc_info=False)
+        return None
+
+
+def show_stored_result(result_id: str | None, top_k: float = 10) -> tuple:
+    """The outputs for a stored ranking opened by its short id (share link ``?result=<id>``)."""
+    stored = result_cache.default_cache().get_by_id(result_id or "")
+    if stored is None:
+        return outputs(
+            "⚠️ This stored result is not available (it expired, the link is wrong, or it used gated or "
+            "private data and is not shared by link). Fill in the form and rank again.",
+            result_id="",
+        )
+    return finished_outputs(presenters.cached_status(stored), stored.ranking, top_k, stored.result_id)
+
+
+def validate_form(form: Any) -> list[str]:
+    """Every problem with a rank form, as messages a user can act on (empty when it is fine)."""
+    return [e.message for e in field_errors(FIELDS, form)]
+
+
+def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None) -> Iterator[tuple]:
+    messages = validate_form(form)
+    if messages:
+        gr.Warning(toast_text(" ".join(messages)))
+        yield outputs("⚠️ Please fix the form:\n" + "\n".join(f"- {md_message(m)}" for m in messages))
+        return
+    try:
+        yield outputs("⏳ Loading the target data...")
+        progress(0.0, desc="Loading the target data")
+        # A signed-in user's token reaches gated datasets and ESMs; it is never logged or shown.
+        token = oauth_token.token if oauth_token is not None else None
+        plan = _cache_plan(form, token)
+        stored = result_cache.default_cache().get(plan.key) if plan is not None else None
+        if stored is not None:
+            shared_id = "" if stored.restricted else stored.result_id  # gated/private: no link
+            yield finished_outputs(presenters.cached_status(stored), stored.ranking, form.top_k, shared_id)
+            return
+        dataset = targets.build_dataset(form, token=token)
+        yield outputs(f"⏳ Target data: {md_message(dataset.summary())}")
+        ranking = None
+        events = iter_task_ranking(
+            dataset,
+            form.base_model,
+            source=plan.sources if plan is not None else form.pool,
+            filters=targets.form_filters(form),
+            token=token,
+        )
+        for event in events:
+            if event.ranking is not None:
+                ranking = event.ranking
+                break
+            if event.stage == "Warning":  # a sample too small to be stable: say so before scoring
+                gr.Warning(toast_text(event.message))
+            frac = event.done / event.total if event.total else None
+            progress(frac, desc=f"{event.stage} {event.done}/{event.total}" if event.total else event.stage)
+            yield outputs(progress_text(event.stage, event.done, event.total, event.message))
+        if ranking is None:
+            raise HFSelectError("The ranking stopped before it finished.")
+        result_id = ""
+        if plan is not None:
+            result_id = result_cache.default_cache().put(plan.key, ranking, plan.restricted, plan.target_label)
+            result_id = "" if plan.restricted else result_id  # gated/private inputs: never offered as a link
+        yield finished_outputs(f"✅ Done: {dataset.summary()}.", ranking, form.top_k, result_id)
+    except Exception as e:  # noqa: BLE001 - the app must keep serving and never show a traceback
+        msg = error_message(e)
+        gr.Warning(toast_text(msg))
+        yield outputs(f"❌ {md_message(msg)}")
+
+
+_EXTRA = [
+    inspect.Parameter(
+        "oauth_token", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.OAuthToken | None
+    ),
+    inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()),
+]
+_DOC = fields.api_docstring(
+    "Rank intermediate tasks (ESMs) for a target dataset with ESM-LogME.",
+    FIELDS,
+    "status, summary Markdown, ranking table, skipped ESMs table, top-k bar, score histogram, "
+    "score-vs-size scatter, CSV file, JSON file, raw ranking table (Task ID without links), stored result id.",
+)
+
+#: The public ``/rank`` handler: one parameter per rank field (by name), then ``oauth_token``.
+rank = admitted("ranking", len(OUTPUTS))(
+    on_zero_gpu(rank_handler_seconds)(fields.form_handler(FIELDS, RankForm, _rank, _EXTRA, name="rank", doc=_DOC))
+)
+
+#: The Rank button's validator: every field checked (and a queue ticket taken) before queueing.
+validate_rank = fields.form_validator(FIELDS, RankForm, "ranking")
+
+
+def replot(raw: pd.DataFrame | None, k: float):
+    """The plots again for another top k (from the ranking kept in a State)."""
+    if raw is None or len(raw) == 0:
+        return gr.skip(), gr.skip(), gr.skip()
+    raw = pd.DataFrame(raw)
+    raw["Score"] = pd.to_numeric(raw["Score"], errors="coerce")
+    return presenters.figures(raw, k)
+
+
+def make_result_link(base_url: str, result_id: str | None) -> str:
+    """The link to the stored ranking (a short id: no data, works for uploads too); empty when none."""
+    return share.result_url(base_url, result_id) if result_cache.is_result_id(result_id) else ""
+
+
+def make_share_link(base_url: str, *args: Any) -> str:
+    """The link that fills the form in as it is now (``args``: the rank fields, in table order)."""
+    try:
+        form = RankForm(**fields.bind(FIELDS, args, {}))
+        return share.share_url(FIELDS, base_url, form)
+    except (TypeError, ValueError):
+        return ""
+
+
+def load_values(request: gr.Request | None) -> dict[str, Any]:
+    """What the page shows on load, by name: the status line, base URL, autorun flag, stored
+    result id, and the form values of a share link (field names; "tabs", "example_info", ...)."""
+    settings = AppSettings.from_env()
+    headers = dict(request.headers) if request is not None else {}
+    path = getattr(getattr(request, "request", None), "url", None)
+    base = share.base_url_from_headers(
+        headers, path.path.split("gradio_api")[0] if path is not None else "/", settings.space_host
+    )
+    q = share.parse_query(FIELDS, dict(request.query_params) if request is not None else {})
+    status = presenters.status_line(hub_reachable())
+    if q.get("problems"):
+        status += "\n\n⚠️ This link has values that could not be used: " + "; ".join(q["problems"]) + "."
+    values: dict[str, Any] = {
+        "status": status,
+        "base": base,
+        "autorun": q.get("autorun", False),
+        "result_ref": q.get("result_id", ""),
+    }
+    values.update({f.name: q[f.name] for f in FIELDS if f.name in q})
+    source = q.get("source")
+    if source:
+        values["tabs"] = gr.Tabs(selected=TAB_PREFIX + source)
+    if source == "example":
+        _, ex_dd, text_dd, label_dd, ex_task, info, preview = fill_example(q["example"])
+        values.update(
+            example=ex_dd, text_columns=text_dd, label_column=label_dd, example_info=info, example_preview=preview
+        )
+        if "task_type" not in q:
+            values["task_type"] = ex_task
+    if source == "hub":
+        subset = q.get("subset")
+        values["subset"] = gr.Dropdown(allow_custom_value=True, choices=[subset] if subset else [], value=subset)
+        values["split"] = gr.Dropdown(allow_custom_value=True, choices=[q["split"]], value=q["split"])
+    for name in ("text_columns", "label_column"):
+        if name in q:
+            values[name] = gr.Dropdown(value=q[name], allow_custom_value=True)
+    return values
+
+
+def autorun_rank(flag: bool, result_id: str | None, *args):
+    """After load: open the stored result of a ``?result=`` link, or run the ranking of an ``autorun`` link."""
+    args = list(args)
+    # gradio passes the request last (see the signature below): a share link's autorun is admitted
+    # like a click on Rank, so links opened by many cannot queue unbounded work.
+    request = args.pop() if args and isinstance(args[-1], gr.Request) else None
+    if result_id:
+        yield show_stored_result(result_id, fields.bind(FIELDS, args, {})["top_k"])
+        return
+    if not flag:
+        yield (gr.skip(),) * len(OUTPUTS)
+        return
+    refused = admit(request, "ranking")  # the ticket the Rank button's validator would take
+    if refused:
+        yield refusal_outputs(refused, len(OUTPUTS))
+        return
+    yield from rank(*args, request=request)
+
+
+autorun_rank.__signature__ = inspect.Signature(
+    [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_ONLY)
+        for name in ["flag", "result_id", *fields.names(FIELDS)]
+    ]
+    + [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)]
+)
+autorun_rank.__annotations__ = {"request": gr.Request}
+
+
+def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
+    """The tab's layout and events (call inside ``gr.Tab``)."""
+    base_url = gr.State("")
+    autorun = gr.State(False)
+    raw_table = gr.State(None)
+    result_ref = gr.State("")  # short id of the stored result shown (result cache)
+    with gr.Row():
+        with gr.Column(scale=3):
+            picker = target_picker(
+                ctx.examples, ctx.online, ids=PICKER_IDS, tab_prefix=TAB_PREFIX, example_buttons=True
+            )
+        with gr.Column(scale=2):
+            components = {**picker.components(), **fields.build_components(FIELDS, "model", ctx)}
+            with gr.Accordion("Advanced", open=False):
+                components.update(fields.build_components(FIELDS, "advanced", ctx))
+                gr.Markdown(presenters.limits_markdown())
+            with gr.Row():
+                rank_button = gr.Button("Rank", variant="primary", elem_id="rank-button")
+                cancel_button = gr.Button("Cancel", variant="stop")
+            rank_status = gr.Markdown(elem_id="rank-status")
+            with gr.Accordion("Share link", open=True):
+                share_box = gr.Textbox(label="Link with this form filled in", buttons=["copy"], elem_id="share-link")
+                share_button = gr.Button("Update link", size="sm")
+                result_link = gr.Textbox(
+                    label="Link to this result (the stored ranking: nothing is recomputed, no data in it)",
+                    buttons=["copy"],
+                    elem_id="result-link",
+                )
+
+    gr.Markdown("## Results")
+    summary = gr.Markdown(elem_id="summary")
+    with gr.Accordion("About the method: what the scores mean, the evidence, the limits", open=False):
+        gr.Markdown(presenters.ABOUT_METHOD, elem_id="about-method")
+    results = gr.Dataframe(
+        presenters.empty_results(),
+        datatype=presenters.RESULT_DATATYPES,
+        interactive=False,
+        show_search="filter",
+        buttons=["copy", "fullscreen"],
+        pinned_columns=2,
+        max_height=520,
+        label="Ranking: a relative order of candidate tasks (higher score = more promising; rank interval and ties from resampling)",
+        elem_id="results",
+    )
+    with gr.Row():
+        csv_button = gr.DownloadButton("Download CSV", value=None, size="sm")
+        json_button = gr.DownloadButton("Download JSON", value=None, size="sm")
+    with gr.Accordion("Skipped ESMs", open=False):
+        skipped = gr.Dataframe(pd.DataFrame(columns=["ESM", "Reason"]), interactive=False, wrap=True)
+    components.update(fields.build_components(FIELDS, "plots", ctx))
+    top_k = components["top_k"]
+    bar_plot = gr.Plot(plots.empty_figure(), label="Top k", elem_id="bar-plot")
+    with gr.Row():
+        hist_plot = gr.Plot(plots.empty_figure(), label="Score distribution", elem_id="hist-plot")
+        size_plot = gr.Plot(plots.empty_figure(), label="Score vs. training-set size", elem_id="size-plot")
+
+    # --- events ----------------------------------------------------------------------------
+    picker.wire()
+    private = {"api_visibility": "private"}
+    rank_inputs = fields.inputs(FIELDS, components)
+    named_outputs = {
+        "status": rank_status,
+        "summary": summary,
+        "table": results,
+        "skipped": skipped,
+        "bar": bar_plot,
+        "hist": hist_plot,
+        "size": size_plot,
+        "csv": csv_button,
+        "json": json_button,
+        "raw": raw_table,
+        "result_id": result_ref,
+    }
+    rank_outputs = [named_outputs[name] for name in OUTPUTS]
+    share_inputs = [base_url, *rank_inputs]
+    rank_event = rank_button.click(
+        rank,
+        rank_inputs,
+        rank_outputs,
+        api_name="rank",
+        concurrency_limit=2,
+        concurrency_id="rank",
+        validator=validate_rank,
+    )
+    rank_event.then(make_share_link, share_inputs, share_box, **private)
+    rank_event.then(make_result_link, [base_url, result_ref], result_link, **private)
+    cancel_button.click(cancel_waiting, None, rank_status, cancels=[rank_event], queue=False, **private)
+    share_button.click(make_share_link, share_inputs, share_box, **private)
+    top_k.release(replot, [raw_table, top_k], [bar_plot, hist_plot, size_plot], **private)
+
+    # Deep links: on_load returns values by name; here the names become components.
+    by_name = {
+        **components,
+        "status": status_line,
+        "base": base_url,
+        "autorun": autorun,
+        "result_ref": result_ref,
+        "tabs": picker.tabs,
+        "example_info": picker.example_info,
+        "example_preview": picker.example_preview,
+    }
+
+    def on_load(request: gr.Request):
+        return {by_name[name]: value for name, value in load_values(request).items()}
+
+    load_event = demo.load(on_load, None, list(by_name.values()), **private)
+    auto_event = load_event.then(
+        autorun_rank,
+        [autorun, result_ref, *rank_inputs],
+        rank_outputs,
+        concurrency_limit=2,
+        concurrency_id="rank",
+        **private,
+    )
+    auto_event.then(make_share_link, share_inputs, share_box, **private)
+    auto_event.then(make_result_link, [base_url, result_ref], result_link, **private)
+    cancel_button.click(None, None, None, cancels=[auto_event], queue=False, **private)

@@ -1,0 +1,193 @@
+"""Share links: the form as URL query parameters and back, links to stored results, the app's public URL.
+
+Which fields a link carries, under which key, and how each value is read back are columns of the
+field table (``Field.share_key``, ``share_encode``, ``share_parse``); this module only applies them.
+A parser returns the value, raises :class:`Ignored` for a value that is silently left out (an
+unknown example or pool), or raises :class:`Unusable` with a sentence that is shown to the user
+(an ``n`` that is not a number): a link with such a value is filled in but does not autorun.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+from hfselect_core import limits
+
+from .text import md_text
+from .validators import POOLS, TASK_TYPES, as_list, source_of
+
+RESULT_ID = re.compile(r"[0-9a-f]{16}")
+TRUE_WORDS = ("1", "true", "yes")
+
+
+class Ignored(Exception):
+    """A query value this app does not know: left out without a word (the form keeps its default)."""
+
+
+class Unusable(ValueError):
+    """A query value that is given but cannot be used; the message (already escaped) tells the user."""
+
+
+# --- encoders and parsers used by the field table ------------------------------------------------
+
+
+def encode_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ",".join(as_list(value))
+    return str(value).strip()
+
+
+def encode_whole(value: Any) -> str:
+    """A whole number as text (raises on garbage: no link is better than a wrong one)."""
+    return "" if value in (None, "") else str(int(value))
+
+
+def parse_text(text: str) -> str:
+    return text
+
+
+def parse_stripped(text: str) -> str:
+    return text.strip()
+
+
+def parse_columns(text: str) -> list[str]:
+    return as_list(text)
+
+
+def parse_example(text: str) -> str:
+    from .targets import load_examples
+
+    if text not in {ex["name"] for ex in load_examples()}:
+        raise Ignored(text)
+    return text
+
+
+def parse_task_type(text: str) -> str:
+    if text not in TASK_TYPES:
+        raise Ignored(text)
+    return text
+
+
+def parse_pool(text: str) -> str:
+    if text not in POOLS:
+        raise Ignored(text)
+    return text
+
+
+def _whole(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def parse_num_examples(text: str) -> int:
+    n, top = _whole(text), limits.max_examples()
+    if n is None or not 2 <= n <= top:
+        raise Unusable(
+            f"the number of examples in the link ({md_text(text, 40)}) is not a whole number from 2 to "
+            f"{top:,}, so the default is used"
+        )
+    return n
+
+
+def parse_seed(text: str) -> int:
+    seed = _whole(text)
+    if seed is None or seed < 0:
+        raise Unusable(
+            f"the seed in the link ({md_text(text, 40)}) is not a whole number of 0 or more, so the default is used"
+        )
+    return seed
+
+
+# --- the form <-> a query string ----------------------------------------------------------------
+
+
+def share_query(fields: Sequence, form: Any, autorun: bool = False) -> str:
+    """Query string encoding the form (uploaded files cannot be shared and are left out).
+
+    A field is left out when it is empty, when it belongs to another target source than the form's,
+    or when it has its default value (unless the field keeps it: the base model, whose default
+    depends on whether the app is online).
+    """
+    params: dict[str, str] = {}
+    source = source_of(form)
+    for field in fields:
+        if not field.share_key or (field.source and field.source != source):
+            continue
+        text = field.share_encode(getattr(form, field.name))
+        if not text or (field.share_omit_default and text == field.share_encode(field.default)):
+            continue
+        params[field.share_key] = text
+    if autorun:
+        params["autorun"] = "1"
+    return urlencode(params)
+
+
+def parse_query(fields: Sequence, params: Mapping) -> dict:
+    """Form values (by field name) from URL query parameters, plus ``autorun``, ``result_id``, ``problems``.
+
+    Unknown keys are ignored. The target source is the one whose picking field is in the link (a
+    Hub dataset over an example); fields of other sources are dropped. A value that is given but
+    unusable is left out and described under ``"problems"`` (already escaped), and then the link
+    does not autorun.
+    """
+    p = {k: (v[0] if isinstance(v, list) else v) for k, v in dict(params or {}).items()}
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for field in fields:
+        text = p.get(field.share_key) if field.share_key else None
+        if text in (None, ""):
+            continue
+        try:
+            values[field.name] = field.share_parse(str(text))
+        except Ignored:
+            continue
+        except Unusable as e:
+            problems.append(str(e))
+    chosen = [f.source for f in fields if f.selects_source and f.name in values]
+    out: dict[str, Any] = {}
+    if chosen:
+        out["source"] = chosen[-1]
+    for field in fields:
+        if field.name in values and (not field.source or field.source == out.get("source")):
+            out[field.name] = values[field.name]
+    if out.get("source") == "hub":
+        out.setdefault("subset", None)
+        out.setdefault("split", "train")
+    out["autorun"] = str(p.get("autorun", "")).lower() in TRUE_WORDS
+    if RESULT_ID.fullmatch(str(p.get("result") or "")):
+        out["result_id"] = p["result"]
+    elif p.get("result"):
+        problems.append("the result id in the link is not one this app gives out (16 letters 0-9 and a-f)")
+    if problems:
+        out["problems"] = problems
+        # A link with a wrong value is shown, not run: the user sees what was dropped first.
+        out["autorun"] = False
+    return out
+
+
+def share_url(fields: Sequence, base_url: str, form: Any, autorun: bool = False) -> str:
+    query = share_query(fields, form, autorun)
+    base = (base_url or "").split("?")[0]
+    return f"{base}?{query}" if query else base
+
+
+def result_url(base_url: str, result_id: str) -> str:
+    """A link that opens a stored ranking by its short id (no data, no form values in it)."""
+    return f"{(base_url or '').split('?')[0]}?{urlencode({'result': result_id})}"
+
+
+def base_url_from_headers(headers: Mapping | None, path: str = "/", space_host: str | None = None) -> str:
+    """The public URL of the app: the Space's host on Spaces, else the request's host headers."""
+    if space_host:
+        return f"https://{space_host}/"
+    lower = {str(k).lower(): v for k, v in (headers or {}).items()}
+    host = lower.get("x-forwarded-host") or lower.get("host") or "127.0.0.1:7860"
+    scheme = lower.get("x-forwarded-proto") or "http"
+    return f"{scheme}://{host}{path or '/'}"
