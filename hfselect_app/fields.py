@@ -23,6 +23,7 @@ import gradio as gr
 
 from hfselect_core import limits
 from hfselect_core.embedding import BUNDLED_MODEL_ID
+from hfselect_core.training import DEFAULT_LM_BATCH_SIZE, DEFAULT_LM_EPOCHS, DEFAULT_LM_LEARNING_RATE
 
 from . import share
 from . import validators as v
@@ -275,26 +276,28 @@ STUDIO_FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "epochs",
-        3,
-        "fine-tuning epochs (the ESMs on the Hub use 3).",
+        DEFAULT_LM_EPOCHS,
+        f"fine-tuning epochs (the ESMs on the Hub use {DEFAULT_LM_EPOCHS}).",
         "training",
-        lambda ctx: gr.Number(3, label="Fine-tuning epochs", minimum=0, elem_id="studio-epochs"),
+        lambda ctx: gr.Number(DEFAULT_LM_EPOCHS, label="Fine-tuning epochs", minimum=0, elem_id="studio-epochs"),
         v.check_epochs,
     ),
     Field(
         "batch_size",
-        32,
-        "fine-tuning batch size (the ESMs on the Hub use 32).",
+        DEFAULT_LM_BATCH_SIZE,
+        f"fine-tuning batch size (the ESMs on the Hub use {DEFAULT_LM_BATCH_SIZE}).",
         "training",
-        lambda ctx: gr.Number(32, label="Batch size", precision=0, minimum=1, elem_id="studio-batch"),
+        lambda ctx: gr.Number(
+            DEFAULT_LM_BATCH_SIZE, label="Batch size", precision=0, minimum=1, elem_id="studio-batch"
+        ),
         v.check_batch_size,
     ),
     Field(
         "learning_rate",
-        2e-5,
-        "fine-tuning learning rate (the ESMs on the Hub use 2e-5).",
+        DEFAULT_LM_LEARNING_RATE,
+        f"fine-tuning learning rate (the ESMs on the Hub use {v.LEARNING_RATE_TEXT}).",
         "training",
-        lambda ctx: gr.Number(2e-5, label="Learning rate", minimum=0, elem_id="studio-lr"),
+        lambda ctx: gr.Number(DEFAULT_LM_LEARNING_RATE, label="Learning rate", minimum=0, elem_id="studio-lr"),
         v.check_learning_rate,
     ),
     Field(

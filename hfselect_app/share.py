@@ -15,12 +15,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from hfselect_core import limits
+from hfselect_core.settings import env_flag
 
 from .text import md_text
 from .validators import POOLS, TASK_TYPES, as_list, source_of
 
 RESULT_ID = re.compile(r"[0-9a-f]{16}")
-TRUE_WORDS = ("1", "true", "yes")
 
 
 class Ignored(Exception):
@@ -160,7 +160,7 @@ def parse_query(fields: Sequence, params: Mapping) -> dict:
     if out.get("source") == "hub":
         out.setdefault("subset", None)
         out.setdefault("split", "train")
-    out["autorun"] = str(p.get("autorun", "")).lower() in TRUE_WORDS
+    out["autorun"] = env_flag(str(p.get("autorun", "")))  # the core's one reading of "true"
     if RESULT_ID.fullmatch(str(p.get("result") or "")):
         out["result_id"] = p["result"]
     elif p.get("result"):

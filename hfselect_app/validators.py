@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from hfselect_core import arguments, limits, safety
 from hfselect_core.embedding import BUNDLED_MODEL_ID
 from hfselect_core.errors import BaseModelNotAllowedError, HFSelectError
+from hfselect_core.training import DEFAULT_LM_BATCH_SIZE, DEFAULT_LM_EPOCHS, DEFAULT_LM_LEARNING_RATE
 
 from .settings import AppSettings
 
@@ -29,6 +30,8 @@ FIT_METHOD_CHOICES = [
 ]
 DEFAULT_NUM_EXAMPLES = 1000
 DEFAULT_SEED = 42
+# "2e-5" as people write it (Python writes 2e-05).
+LEARNING_RATE_TEXT = f"{DEFAULT_LM_LEARNING_RATE:g}".replace("e-0", "e-")
 MAX_MESSAGE_CHARS = 400  # messages quote what was typed: a 1 MB value must not become a 1 MB message
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -222,7 +225,7 @@ def check_epochs(value: Any, form: Any) -> str | None:
     except (TypeError, ValueError):
         epochs = None
     if epochs is None:
-        return "Set the number of fine-tuning epochs (the ESMs on the Hub use 3)."
+        return f"Set the number of fine-tuning epochs (the ESMs on the Hub use {DEFAULT_LM_EPOCHS})."
     try:
         check_training_request(MIN_TRAINING_EXAMPLES, epochs)
     except HFSelectError as e:
@@ -240,7 +243,7 @@ def check_batch_size(value: Any, form: Any) -> str | None:
     except HFSelectError:
         pass
     return (
-        f"Batch size must be a whole number from 1 to {cap} (the ESMs on the Hub use 32; "
+        f"Batch size must be a whole number from 1 to {cap} (the ESMs on the Hub use {DEFAULT_LM_BATCH_SIZE}; "
         "larger batches only multiply memory)."
     )
 
@@ -251,7 +254,7 @@ def check_learning_rate(value: Any, form: Any) -> str | None:
             return None
     except (TypeError, ValueError):
         pass
-    return "Learning rate must be a number between 0 and 1 (the ESMs on the Hub use 2e-5)."
+    return f"Learning rate must be a number between 0 and 1 (the ESMs on the Hub use {LEARNING_RATE_TEXT})."
 
 
 def check_fit_method(value: Any, form: Any) -> str | None:
