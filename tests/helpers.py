@@ -16,6 +16,9 @@ WORDS = (
     "price quality service delivery late early happy sad really not very"
 ).split()
 HIDDEN = 32
+# The checkout's root and tests/ folder, for tests in any sub-folder of tests/.
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TESTS_DIR.parent
 
 
 def write_vocab(folder: Path) -> Path:

@@ -32,10 +32,11 @@ def _regret(order: list[str], perf: dict[str, float], k: int) -> float:
 
 def test_quality_bench_two_targets(tmp_path):
     out = tmp_path / "report.json"
-    cmd = [sys.executable, str(ROOT / "bench" / "quality.py"), "--targets", "financial_phrasebank", "stsb"]
+    cmd = [sys.executable, "-m", "bench.quality", "--targets", "financial_phrasebank", "stsb"]
     cmd += ["--sizes", "40", "--samples", "2", "--check-product", "--cache", str(tmp_path / "cache")]
     cmd += ["--scorings", "product", "logme", "--json", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "regret@5" in proc.stdout and "fine-tuned LogME" in proc.stdout
     report = json.loads(out.read_text())

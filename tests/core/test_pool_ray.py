@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import REPO_ROOT
 
 from hfselect_core import pool
 from hfselect_core.esm import ESM
 from hfselect_core.pool_cli import main as pool_main
 from hfselect_core.training import TrainingSettings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 BASE = "tiny/bert-test"
 GOOD = ["t0", "t1", "t2", "t3", "t4"]
 HUB_TASK, HUB_DATASET = "t3", "pool-org/t3-data"
@@ -72,7 +73,8 @@ def _command(manifest: Path, out: Path, model: Path, *extra: str) -> list[str]:
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", RAY_AUTH_MODE="disabled")
+    # The script imports the package from the checkout (an installed copy would do too).
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", RAY_AUTH_MODE="disabled", PYTHONPATH=str(ROOT))
     env.update(HF_HOME=str(tmp / "hf_home"), HFSELECT_TEST_RUN=str(tmp), **extra)
     return env
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import esm_config_dict, make_texts, write_esm_folder
+from helpers import REPO_ROOT, esm_config_dict, make_texts, write_esm_folder
 
 from hfselect_core.data import TargetDataset
 from hfselect_core.errors import ESMFormatError
@@ -218,7 +218,7 @@ def test_schema_covers_every_config_field_and_every_bundled_config_passes():
 
     known = {f.name for f in dataclasses.fields(ESMConfig)} - {"extra"}
     assert known == set(CONFIG_SCHEMA)
-    bundled = sorted(Path(__file__).resolve().parent.parent.glob("assets/esms/*/*/config.json"))
+    bundled = sorted(REPO_ROOT.glob("assets/esms/*/*/config.json"))
     assert len(bundled) >= 39
     for path in bundled:
         raw = json.loads(path.read_text())
@@ -237,7 +237,7 @@ REAL = ["ag_news", "imdb", "tweet_eval_sentiment"]
 
 @pytest.fixture(scope="module")
 def real_pools(tmp_path_factory):
-    bundled = Path(__file__).resolve().parent.parent / "assets" / "esms" / "sentence-transformers__all-MiniLM-L6-v2"
+    bundled = REPO_ROOT / "assets" / "esms" / "sentence-transformers__all-MiniLM-L6-v2"
     names = [n for n in REAL if (bundled / n).is_dir()] or sorted(p.name for p in bundled.iterdir())[:3]
     clean = tmp_path_factory.mktemp("real_clean")
     mixed = tmp_path_factory.mktemp("real_mixed")
@@ -253,7 +253,7 @@ def real_pools(tmp_path_factory):
 
 def test_real_esms_score_the_same_next_to_hostile_ones(real_pools):
     names, clean, mixed = real_pools
-    root = Path(__file__).resolve().parent.parent
+    root = REPO_ROOT
     dataset = TargetDataset.from_file(
         root / "assets" / "examples" / "product_reviews.csv", "review", "sentiment", num_examples=60, seed=1
     )

@@ -1,11 +1,12 @@
 """Runs resource bombs against the real bundled MiniLM in this process and reports peak memory per bomb.
 
-Usage: ``python tests/resource_bomb_driver.py <workdir> <bomb> [<bomb> ...]``; prints one JSON line
+Usage: ``python tests/core/resource_bomb_driver.py <workdir> <bomb> [<bomb> ...]`` with hfselect_core
+importable (installed, or the checkout on PYTHONPATH); prints one JSON line
 per bomb: its outcome (the error class and message, or "ok"), seconds, and ``peak_mb``, the
 growth of the resident-set high-water mark over the RSS before the bomb (VmHWM is reset through
 /proc/self/clear_refs before each one, so bombs do not hide behind each other). The address
 space is capped with RLIMIT_AS, so a bomb that got through would fail here instead of taking the
-machine. Used by tests/test_resource_bombs.py and bench/reliability.py.
+machine. Used by tests/core/test_resource_bombs.py and bench/reliability.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -28,12 +28,12 @@ from hfselect_core.data import TargetDataset, read_table  # noqa: E402
 from hfselect_core.embedding import BUNDLED_MODEL_ID, load_embedding_model  # noqa: E402
 from hfselect_core.errors import HFSelectError  # noqa: E402
 from hfselect_core.ranking import compute_task_ranking  # noqa: E402
+from hfselect_core.resources import examples_dir  # noqa: E402
 from hfselect_core.studio import iter_studio_training  # noqa: E402
 from hfselect_core.training import TrainingSettings  # noqa: E402
 
 ADDRESS_SPACE_LIMIT = 6 * 1024**3
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "assets" / "examples" / "product_reviews.csv"
+EXAMPLE = examples_dir() / "product_reviews.csv"
 
 
 def _status(key: str) -> int:

@@ -8,7 +8,7 @@ from io import StringIO
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import make_texts, random_map, write_esm_folder
+from helpers import REPO_ROOT, make_texts, random_map, write_esm_folder
 
 from hfselect_core.data import TargetDataset
 from hfselect_core.embedding import load_embedding_model
@@ -195,11 +195,10 @@ def test_only_broken_esms(tiny_bert_dir, dataset, tmp_path):
 
 @pytest.mark.slow
 def test_bundled_model_and_pool():
-    from pathlib import Path
 
     from hfselect_core.embedding import BUNDLED_MODEL_ID
 
-    path = Path(__file__).resolve().parent.parent / "assets" / "examples" / "product_reviews.csv"
+    path = REPO_ROOT / "assets" / "examples" / "product_reviews.csv"
     ds = TargetDataset.from_file(path, "review", "sentiment")
     ranking = compute_task_ranking(ds, base_model=BUNDLED_MODEL_ID, source="bundled", device="cpu")
     assert len(ranking) == 39

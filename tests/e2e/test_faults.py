@@ -17,8 +17,9 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import free_port, make_texts, write_esm_folder
+from helpers import REPO_ROOT, free_port, make_texts, write_esm_folder
 
+from hfselect_app import admission, rank_tab, targets
 from hfselect_core import hub, limits
 from hfselect_core.data import TargetDataset
 from hfselect_core.errors import InputTooLargeError
@@ -247,16 +248,16 @@ def test_cancel_in_the_browser_stops_the_job_and_frees_its_slot(live_app):
     seed = _seed()
     job = client.submit(*_form(seed, n=120), api_name="/rank")
     _wait(lambda: any(str(o[0]).startswith("⏳ Scoring") for o in job.outputs()), 120, "the scoring stage")
-    assert live_app.JOBS.counts()[0] == 1
+    assert admission.JOBS.counts()[0] == 1
     job.cancel()
     _wait(job.done, 60, "the cancelled job to end")
     assert not any(str(o[0]).startswith("✅") for o in job.outputs())
     assert job.status().code in (Status.CANCELLED, Status.FINISHED)
-    _wait(lambda: live_app.JOBS.counts()[0] == 0, 30, "the job's admission ticket to be given back")
+    _wait(lambda: admission.JOBS.counts()[0] == 0, 30, "the job's admission ticket to be given back")
 
     result = client.predict(*_form(seed, n=120), api_name="/rank")
     assert result[0].startswith("✅"), result[0]
-    root = Path(__file__).resolve().parent.parent
+    root = REPO_ROOT
     dataset = TargetDataset.from_file(
         root / "assets" / "examples" / "product_reviews.csv", ["review"], "sentiment", "classification", 120, seed
     )
@@ -264,28 +265,28 @@ def test_cancel_in_the_browser_stops_the_job_and_frees_its_slot(live_app):
     table = result[2]
     scores = [row[table["headers"].index("Score")] for row in table["data"]]
     assert scores == [round(r.score, 6) for r in reference]
-    assert live_app.JOBS.counts()[0] == 0
+    assert admission.JOBS.counts()[0] == 0
 
 
 def test_closing_the_rank_handler_gives_its_slot_back(live_app):
     """Gradio closes a streaming handler when its event is cancelled: the app's rank generator must
     give its admission ticket back, stop yielding, and leave the client free to rank again."""
     request = _fake_request("close-test")
-    job = live_app.rank(*_form(_seed(), n=120), request=request)
+    job = rank_tab.rank(*_form(_seed(), n=120), request=request)
     statuses = []
     for outputs in job:
         statuses.append(str(outputs[0]))
         if statuses[-1].startswith("⏳ Embedding"):
             break
-    assert live_app.JOBS.counts("close-test")[1] == 1, "a running ranking holds a ticket"
+    assert admission.JOBS.counts("close-test")[1] == 1, "a running ranking holds a ticket"
     job.close()
-    assert live_app.JOBS.counts("close-test") == (0, 0, 0)
+    assert admission.JOBS.counts("close-test") == (0, 0, 0)
     assert not any(s.startswith("✅") for s in statuses)
-    for _ in range(live_app.limits.max_jobs_per_client()):
-        live_app.JOBS.admit("close-test", "10.1.2.3")  # the client's quota is whole again
-    for _ in range(live_app.limits.max_jobs_per_client()):
-        live_app.JOBS.drop_waiting("close-test")
-    assert live_app.JOBS.counts() == (0, 0, 0)
+    for _ in range(limits.max_jobs_per_client()):
+        admission.JOBS.admit("close-test", "10.1.2.3")  # the client's quota is whole again
+    for _ in range(limits.max_jobs_per_client()):
+        admission.JOBS.drop_waiting("close-test")
+    assert admission.JOBS.counts() == (0, 0, 0)
 
 
 def test_memory_returns_after_cancelled_rankings(live_app):
@@ -295,7 +296,7 @@ def test_memory_returns_after_cancelled_rankings(live_app):
     """
 
     def cancelled_job(i: int) -> None:
-        job = live_app.rank(*_form(_seed(), n=40), request=_fake_request(f"mem-{i}"))
+        job = rank_tab.rank(*_form(_seed(), n=40), request=_fake_request(f"mem-{i}"))
         for outputs in job:
             if str(outputs[0]).startswith("⏳ Scoring"):
                 break
@@ -309,7 +310,7 @@ def test_memory_returns_after_cancelled_rankings(live_app):
     gc.collect()
     grown_mb = (_rss_kb() - before) / 1024
     assert grown_mb < 60, f"RSS grew by {grown_mb:.0f} MB over 4 cancelled rankings"
-    assert live_app.JOBS.counts() == (0, 0, 0)
+    assert admission.JOBS.counts() == (0, 0, 0)
 
 
 def _join(app_module, session: str, seed: int, results: list, barrier: threading.Barrier, address: str) -> None:
@@ -365,13 +366,13 @@ def test_simultaneous_arrivals_respect_the_bounds(live_app, monkeypatch):
         gate.wait(60)
         raise HFSelectError("held by the test")
 
-    monkeypatch.setattr(live_app.logic, "build_dataset", held)
+    monkeypatch.setattr(targets, "build_dataset", held)
 
     def crowd(sessions, addresses=None):
         gate.clear()
         results = _arrive_together(live_app, sessions, addresses)
         gate.set()
-        _wait(lambda: live_app.JOBS.counts()[0] == 0, 60, "the admitted jobs to end")
+        _wait(lambda: admission.JOBS.counts()[0] == 0, 60, "the admitted jobs to end")
         return sorted(code for code, _ in results), [body for code, body in results if code == 422]
 
     monkeypatch.setenv(limits.QUEUE_SIZE_ENV, "6")
@@ -402,7 +403,7 @@ def test_max_examples_cap_gives_a_clear_error(monkeypatch, assets, dataset, tiny
 
 
 def test_max_examples_cap_in_form_validation(monkeypatch):
-    from hfselect_core.app_logic import RankForm, validate_form
+    from hfselect_app.rank_tab import RankForm, validate_form
 
     monkeypatch.setenv(limits.MAX_EXAMPLES_ENV, "50")
     errors = validate_form(RankForm(source="example", example="product_reviews", num_examples=51))
@@ -435,10 +436,10 @@ def test_share_link_autorun_is_admitted_like_a_click(live_app, monkeypatch):
     import gradio as gr
 
     request = gr.Request(session_hash="autorun-client", headers={}, client=SimpleNamespace(host="10.6.0.1"))
-    live_app.JOBS.admit("autorun-client", "10.6.0.1")  # this client already has a job waiting
-    outputs = list(live_app.autorun_rank(True, "", *_form(_seed(), n=20, max_esms=1), request))
+    admission.JOBS.admit("autorun-client", "10.6.0.1")  # this client already has a job waiting
+    outputs = list(rank_tab.autorun_rank(True, "", *_form(_seed(), n=20, max_esms=1), request))
     assert outputs[-1][0].startswith("⚠️ You already have 1 job(s)"), outputs[-1][0]
-    live_app.JOBS.drop_waiting("autorun-client")
-    outputs = list(live_app.autorun_rank(True, "", *_form(_seed(), n=20, max_esms=1), request))
+    admission.JOBS.drop_waiting("autorun-client")
+    outputs = list(rank_tab.autorun_rank(True, "", *_form(_seed(), n=20, max_esms=1), request))
     assert outputs[-1][0].startswith("✅"), outputs[-1][0]
-    assert live_app.JOBS.counts() == (0, 0, 0)
+    assert admission.JOBS.counts() == (0, 0, 0)

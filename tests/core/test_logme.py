@@ -3,10 +3,9 @@ and scale invariance (issue 10: 1000 x the identity must not outrank real ESMs).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from helpers import REPO_ROOT
 
 from hfselect_core.logme import AffineLogME, logme
 
@@ -202,7 +201,7 @@ def test_shape_errors():
 
 # --- Scale invariance on real embeddings and real ESMs (issue 10, "ranking poisoning") -----------
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
+EXAMPLES = REPO_ROOT / "assets" / "examples"
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import free_port, make_texts, save_tiny_bert
+from helpers import REPO_ROOT, free_port, make_texts, save_tiny_bert
 from hub_emulator import HubEmulator, Repo, add_esm_pool, add_hostile_esms, add_parquet_dataset, esm_files
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 BASE = "google-bert/bert-base-uncased"
 K = 300  # ESMs for the base model: 295 under its canonical id, 5 under the legacy one-part id
 ALICE = "hf_alice_0123456789abcdef"  # a signed-in user's token: gated data and a private ESM
@@ -210,17 +210,17 @@ out["coverage"] = esm_coverage()["hub"]
 
 # The app's handlers with a signed-in user's token (what gr.OAuthToken carries) and without one.
 import types
-import app
+from hfselect_app import picker, rank_tab
 alice = types.SimpleNamespace(token=token)
-out["lookup_alice"] = str(app.hub_lookup("emu/gated-reviews", None, alice)[-1])
-out["lookup_anonymous"] = str(app.hub_lookup("emu/gated-reviews")[-1])
+out["lookup_alice"] = str(picker.hub_lookup("emu/gated-reviews", None, alice)[-1])
+out["lookup_anonymous"] = str(picker.hub_lookup("emu/gated-reviews")[-1])
 form = ["hub", None, None, "emu/gated-reviews", None, "train", ["text"], "label", "auto", 60, 42, 0, "", "",
         "bert-base-uncased", "hub", 10]
-final = list(app.rank(*form, oauth_token=alice))[-1]
+final = list(rank_tab.rank(*form, oauth_token=alice))[-1]
 out["app_alice"] = [str(final[0]), final[-1]]
-again = list(app.rank(*form, oauth_token=alice))[-1]
+again = list(rank_tab.rank(*form, oauth_token=alice))[-1]
 out["app_alice_again"] = [str(again[0]), again[-1]]
-out["app_anonymous"] = str(list(app.rank(*form))[-1][0])
+out["app_anonymous"] = str(list(rank_tab.rank(*form))[-1][0])
 
 # Faults: 429 with Retry-After and 503 while downloading, then Cancel during slow downloads.
 from hfselect_core import hub

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import (
+    REPO_ROOT,
     add_sentence_transformers_modules,
     make_texts,
     save_tiny_bert,
@@ -145,7 +146,6 @@ def test_concurrent_first_loads_in_a_fresh_process(tiny_bert_dir):
     import subprocess
     import sys
     import textwrap
-    from pathlib import Path
 
     script = textwrap.dedent(
         f"""
@@ -165,7 +165,7 @@ def test_concurrent_first_loads_in_a_fresh_process(tiny_bert_dir):
         raise SystemExit(1 if errors else 0)
         """
     )
-    root = Path(__file__).resolve().parent.parent
+    root = REPO_ROOT
     done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
 

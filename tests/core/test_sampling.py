@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import REPO_ROOT
 
 from hfselect_core import sampling
 from hfselect_core.data import TargetDataset
@@ -152,11 +153,10 @@ def test_hub_split_sorted_by_label_is_sampled_uniformly_over_http(tmp_path):
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     from hub_emulator import HubEmulator, add_parquet_dataset
 
-    root = Path(__file__).resolve().parent.parent
+    root = REPO_ROOT
     n_rows = 3000
     labels = [0] * (n_rows // 2) + [1] * (n_rows // 2)
     texts = [f"review number {i}" for i in range(n_rows)]

@@ -18,12 +18,13 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import HIDDEN, esm_config_dict, make_texts, random_map, save_tiny_bert, write_esm_folder
+from helpers import HIDDEN, REPO_ROOT, esm_config_dict, make_texts, random_map, save_tiny_bert, write_esm_folder
 from safetensors.numpy import save_file
 
+from hfselect_app.admission import JobAdmission
+from hfselect_app.validators import check_base_model_allowed
 from hfselect_core import arguments, limits, studio
 from hfselect_core import errors as E
-from hfselect_core.app_logic import JobAdmission, check_base_model_allowed
 from hfselect_core.data import TargetDataset, check_dataset_id, list_columns, list_configs, read_table
 from hfselect_core.embedding import load_embedding_model
 from hfselect_core.ranking import compute_task_ranking
@@ -624,7 +625,7 @@ ISSUE10_CASES = [
     Case("model-home", lambda c: check_base_model_allowed("~/.cache/hf"), E.BaseModelNotAllowedError, "Hub model id"),
     Case(
         "model-existing-relative-folder",
-        lambda c: (c.mp.chdir(Path(__file__).resolve().parent.parent), check_base_model_allowed("assets/esms"))[1],
+        lambda c: (c.mp.chdir(REPO_ROOT), check_base_model_allowed("assets/esms"))[1],
         E.BaseModelNotAllowedError,
         "local folders are not allowed",
     ),
@@ -956,7 +957,7 @@ def test_base_models_the_app_accepts(tmp_path, monkeypatch):
 
 
 def test_form_refuses_negative_seed_and_fractions():
-    from hfselect_core.app_logic import RankForm, validate_form
+    from hfselect_app.rank_tab import RankForm, validate_form
 
     assert any("Seed must be between 0 and" in e for e in validate_form(RankForm(example="product_reviews", seed=-1)))
     assert any("whole number" in e for e in validate_form(RankForm(example="product_reviews", num_examples=2.5)))
@@ -1019,7 +1020,7 @@ def test_cli_process_checks_the_output_path_first(tmp_path):
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parent.parent
+    root = REPO_ROOT
     cmd = [sys.executable, "-m", "hfselect_core", "rank", "--example", "product_reviews", "-o", "/nonexistent/x.csv"]
     done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=120, env={**os.environ})
     assert done.returncode == 2
@@ -1028,9 +1029,11 @@ def test_cli_process_checks_the_output_path_first(tmp_path):
 
 
 def test_form_messages_quoting_huge_values_are_bounded():
-    from hfselect_core.app_logic import RankForm, form_field_errors, model_size
+    from hfselect_app.rank_tab import FIELDS, RankForm
+    from hfselect_app.studio_tab import model_size
+    from hfselect_app.validators import field_errors
 
-    errors = form_field_errors(RankForm(source="<b>" * 300_000, task_type="x" * 10**6, pool="y" * 10**6))
+    errors = field_errors(FIELDS, RankForm(source="<b>" * 300_000, task_type="x" * 10**6, pool="y" * 10**6))
     assert {f for f, _ in errors} == {"source", "task_type", "pool"}
     assert all(len(m) <= 400 for _, m in errors), [len(m) for _, m in errors]
     # The studio's time estimate does not read server folders the app may not load.

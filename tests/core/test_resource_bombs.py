@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 POOL = ROOT / "assets" / "esms" / "sentence-transformers__all-MiniLM-L6-v2"
 BOMBS = [
     "parquet_3gb",
@@ -72,7 +73,7 @@ def bombs(tmp_path_factory) -> dict[str, dict]:
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import REPO_ROOT
 
 from hfselect_core.data import TargetDataset, read_table
 from hfselect_core.errors import (
@@ -267,9 +268,8 @@ def test_upload_size_cap(tmp_path, monkeypatch):
 
 
 def test_example_files_load():
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "assets" / "examples" / "product_reviews.csv"
+    path = REPO_ROOT / "assets" / "examples" / "product_reviews.csv"
     ds = TargetDataset.from_file(path, "review", "sentiment")
     assert len(ds) > 100
     assert ds.task_type == "classification"
