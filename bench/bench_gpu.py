@@ -1,6 +1,6 @@
 """GPU timing of the scoring phase: K affine ESMs of dimension d on N target embeddings.
 
-    python bench/bench_gpu.py --k 1500 --n 10000 --d 768
+    python -m bench.bench_gpu --k 1500 --n 10000 --d 768
 
 Random embeddings and random near-identity maps (timing does not depend on the values);
 the ESMs are already in memory, as after loading. Prints one JSON line per setting.
@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hfselect_core.logme import AffineLogME  # noqa: E402
 
 

@@ -1,8 +1,8 @@
 """Headline benchmark: end to end, ours vs the reference (hf-dataset-selector 0.2.1), paper setting.
 
     bash bench/setup_reference_env.sh
-    .venv/bin/python bench/bench_headline.py --k 100 --extrapolate-k 1500      # CPU, both sides
-    python3 bench/bench_headline.py --gpu --k 1500                                # GPU, ours only
+    .venv/bin/python -m bench.bench_headline --k 100 --extrapolate-k 1500      # CPU, both sides
+    python3 -m bench.bench_headline --gpu --k 1500                                # GPU, ours only
 
 Setting (ESM-LogME paper): a BERT-base-sized encoder (12 layers, d = 768, pooler; random weights
 with the bert-base-uncased WordPiece vocabulary, as no BERT checkpoint is reachable offline: the
@@ -37,10 +37,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(REPO))
 
-from bench_ranking import _maxrss_mb, _pin, _reference_dataset, machine_info, write_esms  # noqa: E402
+from bench.bench_ranking import _maxrss_mb, _pin, _reference_dataset, machine_info, write_esms  # noqa: E402
 
 DATA = REPO.parent / "shared" / "datasets"
 DEFAULT_REF_PYTHON = os.environ.get("BENCH_REF_PYTHON", "/work/bench-venv/bin/python")
@@ -161,13 +159,11 @@ def run_child(python: str, side: str, job: dict, workdir: Path, cpus: str | None
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1"}
     if job.get("precision"):
         env["HFSELECT_EMBEDDING_PRECISION"] = job["precision"]
-    if side == "ours":
-        env["PYTHONPATH"] = str(REPO)
-    else:
-        env.pop("PYTHONPATH", None)
+    # The child runs this module (python -m bench.bench_headline): both sides need the checkout on the path.
+    env["PYTHONPATH"] = str(REPO)
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [python, str(Path(__file__).resolve()), "--child", side, "--job", str(path)],
+        [python, "-m", "bench.bench_headline", "--child", side, "--job", str(path)],
         capture_output=True,
         text=True,
         env=env,

@@ -1,6 +1,6 @@
 """Embedding precision: speed and ranking agreement of bf16 / int8 against fp32.
 
-    .venv/bin/python bench/bench_precision.py --n 500 --json /tmp/precision.json
+    .venv/bin/python -m bench.bench_precision --n 500 --json /tmp/precision.json
 
 For the four example datasets (assets/examples) and real targets from ../shared/datasets (a
 uniform sample of N training rows each, seed 0), every precision embeds the target with the
@@ -28,7 +28,6 @@ import torch
 from scipy.stats import kendalltau
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from hfselect_core.embedding import BUNDLED_MODEL_ID, load_embedding_model, resolve_model_path  # noqa: E402
 from hfselect_core.esm import StoredESM  # noqa: E402

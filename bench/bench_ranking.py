@@ -2,7 +2,7 @@
 
 Run from the repository root (see bench/README.md):
 
-    bash bench/setup_reference_env.sh && /work/venv/bin/python bench/bench_ranking.py --full
+    bash bench/setup_reference_env.sh && /work/venv/bin/python -m bench.bench_ranking --full
 
 The orchestrator (this file, in our venv) writes every input to a temporary folder: N generated
 texts, labels, a randomly initialised BERT-base-sized model (d=768) with a tokenizer, the bundled
@@ -316,13 +316,14 @@ class Runner:
         python = OUR_PYTHON if side == "ours" else self.ref_python
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
         env["TQDM_DISABLE"] = "1"
-        if side == "ours":
-            env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-        else:
-            env.pop("PYTHONPATH", None)
+        # The child runs this module (python -m bench.bench_ranking): both sides need the checkout on
+        # the path; the reference side imports only its own library from there on.
+        env["PYTHONPATH"] = str(REPO) + (
+            os.pathsep + env["PYTHONPATH"] if side == "ours" and env.get("PYTHONPATH") else ""
+        )
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [python, str(Path(__file__).resolve()), "--child", side, "--job", str(path)],
+            [python, "-m", "bench.bench_ranking", "--child", side, "--job", str(path)],
             env=env,
             capture_output=True,
             text=True,
@@ -412,8 +413,6 @@ GRIDS = {
 
 
 def benchmark(args) -> dict:
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
     grid = GRIDS[args.mode]
     if args.ref_k:
         grid["ref_k"][768] = args.ref_k
@@ -695,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.ref_python).exists():
         parser.error(f"reference python {args.ref_python} not found: run bash bench/setup_reference_env.sh")
     report = benchmark(args)
-    command = "/work/venv/bin/python bench/bench_ranking.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "/work/venv/bin/python -m bench.bench_ranking " + " ".join(argv if argv is not None else sys.argv[1:])
     text = render(report, command.strip())
     print(text)
     print(json.dumps(report, default=str))

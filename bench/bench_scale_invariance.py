@@ -1,6 +1,6 @@
 """Scale invariance of the score (issue 10, "ranking poisoning"): the attack, and what the fix costs.
 
-    .venv/bin/python bench/bench_scale_invariance.py --sizes 250 1000 --samples 2
+    .venv/bin/python -m bench.bench_scale_invariance --sizes 250 1000 --samples 2
 
 1. The attack: on each example dataset, ``c * I`` (c = 1e-3, 1, 1e3) and 1000 x a real bundled ESM,
    scored with the published formula (``scale_invariant=False``, what the reference computes)
@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from hfselect_core.embedding import BUNDLED_MODEL_ID, load_embedding_model  # noqa: E402
 from hfselect_core.esm import StoredESM  # noqa: E402

@@ -1,6 +1,6 @@
 """Scoring against its floor: ours per ESM vs a Gram matrix plus its eigenvalues, same threads.
 
-    taskset -c 0,1 .venv/bin/python bench/bench_scoring.py --d 768 --n 1000 --k 32
+    taskset -c 0,1 .venv/bin/python -m bench.bench_scoring --d 768 --n 1000 --k 32
 
 LogME of a map needs the spectrum of the d x d Gram matrix of its features and the label
 vectors' projections onto its eigenvectors. The floor is what any exact method pays per map:
@@ -33,8 +33,6 @@ from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hfselect_core import lapack  # noqa: E402
 from hfselect_core.logme import AffineLogME, label_targets  # noqa: E402

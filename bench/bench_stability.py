@@ -12,7 +12,7 @@ Stages (each reuses the embeddings cached by ``embed``):
 * ``reference``: per target with transfers, tasks scoring above the reference line vs. tasks that helped.
 * ``time``: wall time of a plain ranking vs. a ranking with stability, alternating in one process.
 
-Run: ``.venv/bin/python bench/bench_stability.py all`` (results printed as Markdown tables).
+Run: ``.venv/bin/python -m bench.bench_stability all`` (results printed as Markdown tables).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 DATASETS = Path("/work/shared/datasets")
 QUALITY = Path("/work/shared/quality/transfer_minilm_dev.json")

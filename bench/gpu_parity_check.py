@@ -1,12 +1,9 @@
 """Where do GPU and CPU scores differ? Eigenvalues, projections and evidences compared."""
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 lm = sys.modules["hfselect_core.logme"]
 

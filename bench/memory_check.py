@@ -1,6 +1,6 @@
 """Peak memory of scoring K ESMs (d x d) on N embeddings the way a ranking does it.
 
-    python bench/memory_check.py --k 1500 --n 10000 --d 768
+    python -m bench.memory_check --k 1500 --n 10000 --d 768
 
 Writes K random near-identity ESM folders (Hub format) to a temp dir, then, in a fresh child
 process: loads them through LocalESMSource (weights are read again when scored), builds the
@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def vm_hwm_mb() -> float:
@@ -81,7 +80,9 @@ def main() -> None:
             config = ESMConfig(base_model_name="bench/model", task_id=f"bench/task{i}", esm_embedding_dim=args.d)
             w = eye + 0.05 * rng.standard_normal((args.d, args.d), dtype=np.float32)
             ESM.from_weights(w, np.zeros(args.d, np.float32), config).save(Path(tmp) / f"esm{i:05d}")
-        subprocess.run([sys.executable, __file__, "--child", tmp, str(args.n), str(args.d)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "bench.memory_check", "--child", tmp, str(args.n), str(args.d)], check=True, cwd=ROOT
+        )
 
 
 if __name__ == "__main__":

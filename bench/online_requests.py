@@ -1,7 +1,9 @@
 """Requests, seconds and bytes of an online ranking, cold and warm, against the local Hub emulator.
 
-    .venv/bin/python bench/online_requests.py --k 300 --dim 32
-    .venv/bin/python bench/online_requests.py --k 1500 --dim 32 --log
+    PYTHONPATH=tests .venv/bin/python -m bench.online_requests --k 300 --dim 32
+    PYTHONPATH=tests .venv/bin/python -m bench.online_requests --k 1500 --dim 32 --log
+
+(from the repository root; tests/ on the path for the Hub emulator and the tiny-model builders).
 
 Starts ``tests/hub_emulator.py`` with K ESMs for a tiny BERT (served as ``google-bert/bert-base-uncased``)
 and a parquet dataset, then runs the CLI (``python -m hfselect_core rank``) twice in fresh processes
@@ -22,7 +24,6 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import make_texts, save_tiny_bert  # noqa: E402
 from hub_emulator import HubEmulator, add_esm_pool, add_parquet_dataset  # noqa: E402

@@ -1,12 +1,12 @@
 """Checks around the Ray pool build (bench/pool_ray_gpu.sh runs the first two on the GPU machine).
 
-python bench/pool_ray_check.py determinism --data D --model M --ray-pool P --out det.json
+python -m bench.pool_ray_check determinism --data D --model M --ray-pool P --out det.json
     train one task twice in one process, as a Ray task does, and compare the two maps with each
     other and with the Ray-built one: is GPU training bitwise reproducible?
-python bench/pool_ray_check.py bert --data D --model M --out bert.json
+python -m bench.pool_ray_check bert --data D --model M --out bert.json
     time BERT-base ESMs (random weights from BertConfig(), the MiniLM tokenizer: same vocabulary)
     through the pool command with 2 ESMs per GPU, for the cost estimate in docs/POOL.md.
-python bench/pool_ray_check.py compare --ray-pool P [--bundled B]
+python -m bench.pool_ray_check compare --ray-pool P [--bundled B]
     rank the four bundled examples with the bundled pool and the Ray-built one (CPU, float32
     model) and compare the scores.
 """
@@ -27,12 +27,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _code_root() -> None:
-    # On the GPU machine the code snapshot comes first on PYTHONPATH; here, the checkout.
-    if not any(Path(p, "hfselect_core").is_dir() for p in sys.path if p):
-        sys.path.insert(0, str(ROOT))
-
-
 def _weights(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     from safetensors.numpy import load_file
 
@@ -46,7 +40,6 @@ def _diff(a: Path, b: Path) -> float:
 
 
 def determinism(args: argparse.Namespace) -> None:
-    _code_root()
     import dataclasses
 
     from hfselect_core.pool import PoolRecipe, base_model_revision, build_one_esm, load_task_manifest
@@ -76,7 +69,6 @@ def determinism(args: argparse.Namespace) -> None:
 
 
 def bert(args: argparse.Namespace) -> None:
-    _code_root()
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
@@ -89,11 +81,10 @@ def bert(args: argparse.Namespace) -> None:
     mpath = Path(args.data) / "manifest_bert.json"
     mpath.write_text(json.dumps(manifest))
     out = Path(tempfile.mkdtemp()) / "pool"
-    import hfselect_core
 
     cmd = [
         sys.executable,
-        str(Path(hfselect_core.__file__).resolve().parent.parent / "scripts" / "build_pool.py"),
+        *("-m", "hfselect_core.pool_cli"),
         *("--manifest", str(mpath), "--out", str(out), "--model-path", str(folder)),
         *("--base-model", "google-bert/bert-base-uncased", "--esms-per-gpu", str(args.esms_per_gpu)),
         *("--cpus-per-esm", "2", "--progress-every", "15"),
@@ -112,7 +103,6 @@ def bert(args: argparse.Namespace) -> None:
 
 
 def compare(args: argparse.Namespace) -> None:
-    _code_root()
     from hfselect_core.data import TargetDataset
     from hfselect_core.embedding import BUNDLED_MODEL_ID
     from hfselect_core.ranking import compute_task_ranking

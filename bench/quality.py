@@ -1,8 +1,8 @@
 """Selection quality: rank real targets with the product and score the rankings against real transfers.
 
-    .venv/bin/python bench/quality.py                                   # 8 targets x sizes 250 500 1000 x 4 samples
-    .venv/bin/python bench/quality.py --pool /tmp/pool --scorings logme unit
-    .venv/bin/python bench/quality.py --targets sst2 stsb --sizes 50 --samples 2 --check-product
+    .venv/bin/python -m bench.quality                                   # 8 targets x sizes 250 500 1000 x 4 samples
+    .venv/bin/python -m bench.quality --pool /tmp/pool --scorings logme unit
+    .venv/bin/python -m bench.quality --targets sst2 stsb --sizes 50 --samples 2 --check-product
 
 For every target of ``transfer_minilm_dev.json`` (real source-then-target fine-tunings of
 all-MiniLM-L6-v2, see ../shared/quality/README.md) the target's training split is shuffled once
@@ -39,7 +39,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from hfselect_core import (  # noqa: E402
     BUNDLED_MODEL_ID,

@@ -1,7 +1,7 @@
 """Which fine-tuning recipe gives ESMs whose rankings make sense? Trains a few tasks per recipe
 and ranks the bundled examples against each recipe's small pool.
 
-    python bench/recipe_experiment.py --manifest .gpu/data/manifest.json --model-path .gpu/model
+    python -m bench.recipe_experiment --manifest .gpu/data/manifest.json --model-path .gpu/model
 
 Recipes differ only in the head learning rate (and encoder learning rate); see training.py.
 """
@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 RECIPES = {
     "cards": ["--lr", "2e-5", "--head-lr", "0"],
@@ -36,7 +35,7 @@ def main() -> None:
     for name, flags in RECIPES.items():
         cmd = [
             sys.executable,
-            str(ROOT / "scripts" / "build_pool.py"),
+            *("-m", "hfselect_core.pool_cli"),
             "--manifest",
             args.manifest,
             "--out",

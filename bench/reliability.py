@@ -1,11 +1,12 @@
 """Reliability figures for bench/RESULTS.md (issue 10): peak memory per resource bomb, load held.
 
-    .venv/bin/python bench/reliability.py            # both parts, Markdown tables on stdout
-    .venv/bin/python bench/reliability.py --bombs    # only the bombs
-    .venv/bin/python bench/reliability.py --load     # only the simultaneous-arrival test
+    PYTHONPATH=tests .venv/bin/python -m bench.reliability            # both parts, Markdown tables on stdout
+    PYTHONPATH=tests .venv/bin/python -m bench.reliability --bombs    # only the bombs
+    PYTHONPATH=tests .venv/bin/python -m bench.reliability --load     # only the simultaneous-arrival test
 
-Bombs run in a subprocess with the real bundled MiniLM under RLIMIT_AS = 6 GiB
-(tests/resource_bomb_driver.py); peak memory is the growth of VmHWM over the RSS before each
+(from the repository root; tests/ on the path for the tests' helpers that this reuses). Bombs run
+in a subprocess with the real bundled MiniLM under RLIMIT_AS = 6 GiB
+(tests/core/resource_bomb_driver.py); peak memory is the growth of VmHWM over the RSS before each
 bomb. The load part launches the app and sends N /rank joins at the same instant (a barrier),
 from distinct sessions and then from one session, and counts what was admitted.
 """
@@ -24,8 +25,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 BOMBS = [
@@ -40,8 +39,19 @@ BOMBS = [
 ]
 
 
+def _test_module(relative: str):
+    """A test module of tests/ loaded from its file (the tests are not a package)."""
+    import importlib.util
+
+    path = ROOT / "tests" / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_bombs() -> list[dict]:
-    import test_resource_bombs as t
+    t = _test_module("core/test_resource_bombs.py")
 
     work = Path(tempfile.mkdtemp(prefix="hfselect_bombs_"))
     try:
@@ -53,9 +63,13 @@ def run_bombs() -> list[dict]:
         for source in sorted(t.POOL.iterdir())[:3]:
             shutil.copytree(source, work / "real_pool" / source.name)
         sizes = {p.name: p.stat().st_size for p in work.iterdir() if p.is_file()}
-        driver = ROOT / "tests" / "resource_bomb_driver.py"
+        driver = ROOT / "tests" / "core" / "resource_bomb_driver.py"
         done = subprocess.run(
-            [sys.executable, str(driver), str(work), *BOMBS], capture_output=True, text=True, timeout=900
+            [sys.executable, str(driver), str(work), *BOMBS],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         if done.returncode:
             raise SystemExit(done.stderr[-3000:])
@@ -74,9 +88,10 @@ def run_bombs() -> list[dict]:
 def run_load(arrivals: int = 50, greedy: int = 8) -> dict:
     import socket
 
-    import test_faults as tf
+    tf = _test_module("e2e/test_faults.py")
 
     import app
+    from hfselect_app.admission import JOBS
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -87,7 +102,7 @@ def run_load(arrivals: int = 50, greedy: int = 8) -> dict:
 
     def watch() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], app.JOBS.counts()[0])
+            peak[0] = max(peak[0], JOBS.counts()[0])
             time.sleep(0.01)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -96,10 +111,10 @@ def run_load(arrivals: int = 50, greedy: int = 8) -> dict:
         started = time.monotonic()
         crowd = tf._arrive_together(app, [f"bench-{i}" for i in range(arrivals)])
         answered = time.monotonic() - started
-        tf._wait(lambda: app.JOBS.counts()[0] == 0, 600, "the admitted rankings")
+        tf._wait(lambda: JOBS.counts()[0] == 0, 600, "the admitted rankings")
         drained = time.monotonic() - started
         one = tf._arrive_together(app, ["bench-greedy"] * greedy, ["10.8.0.1"] * greedy)
-        tf._wait(lambda: app.JOBS.counts()[0] == 0, 600, "the greedy client's rankings")
+        tf._wait(lambda: JOBS.counts()[0] == 0, 600, "the greedy client's rankings")
     finally:
         stop.set()
         app.demo.close()

@@ -1,6 +1,6 @@
 """How long the app takes to answer a repeated ranking request and to open a stored result by id.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/result_cache_timing.py
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.result_cache_timing
 
 Runs the app's rank handler in-process (an example dataset, the bundled pool): once computed, then
 the same form again (served from the result cache), then ``?result=<id>`` (show_stored_result).
@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HFSELECT_RESULT_CACHE_DIR", tempfile.mkdtemp(prefix="hfselect-results-"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import app  # noqa: E402
 

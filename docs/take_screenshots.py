@@ -1,6 +1,6 @@
 """Screenshots of the four bundled examples ranked in the app (docs/ranking_<example>.png).
 
-    HF_HUB_OFFLINE=1 .venv/bin/python docs/take_screenshots.py
+    HF_HUB_OFFLINE=1 .venv/bin/python -m docs.take_screenshots
 
 Launches the app as the browser tests do and drives Debian's /usr/bin/chromium (headless,
 --no-sandbox) with Playwright: pick the example, Rank, wait for the summary, open the
@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # A fresh result cache: the screenshots show rankings computed now, never stored ones.
 os.environ["HFSELECT_RESULT_CACHE_DIR"] = __import__("tempfile").mkdtemp(prefix="hfselect-shots-")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 EXAMPLES = ["product_reviews", "news_headlines", "review_ratings", "support_messages"]
 

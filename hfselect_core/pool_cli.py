@@ -17,6 +17,7 @@ import sys
 
 from .errors import HFSelectError, PoolManifestError
 from .settings import get_settings
+from .training import DEFAULT_LM_BATCH_SIZE, DEFAULT_LM_EPOCHS, DEFAULT_LM_LEARNING_RATE
 
 EXIT_SOME_FAILED = 3
 
@@ -44,10 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--base-revision", default=None, help="the base model's revision (default: read or hashed)")
     g = p.add_argument_group("recipe (part of every ESM key)")
     g.add_argument("--max-examples", type=int, default=10_000)
-    g.add_argument("--epochs", type=float, default=3)
-    g.add_argument("--batch-size", type=int, default=32)
+    g.add_argument("--epochs", type=float, default=DEFAULT_LM_EPOCHS)
+    g.add_argument("--batch-size", type=int, default=DEFAULT_LM_BATCH_SIZE)
     g.add_argument("--seed", type=int, default=42)
-    g.add_argument("--lr", type=float, default=2e-5, help="encoder learning rate")
+    g.add_argument("--lr", type=float, default=DEFAULT_LM_LEARNING_RATE, help="encoder learning rate")
     g.add_argument("--head-lr", type=float, default=1e-3, help="head learning rate (0: same as --lr)")
     g.add_argument("--max-length", type=int, default=128)
     g.add_argument("--developers", default="hfselect")

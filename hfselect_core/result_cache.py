@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from . import hub
-from .esm import ESMConfig
+from .esm import CARD_NAME, ESMConfig
 from .ranking import TaskRanking
 from .settings import (
     DATA_DIR_ENV,  # noqa: F401 - a Space's persistent storage (default /data)
@@ -323,7 +323,7 @@ def bundled_pool_fingerprint(base_model: str) -> str:
     if hit and hit[0] == stamp:
         return hit[1]
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "README.md"):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CARD_NAME):
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     _bundled_memo[str(folder)] = (stamp, digest.hexdigest())

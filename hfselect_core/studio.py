@@ -39,7 +39,15 @@ from .esm import CARD_NAME, CONFIG_NAME, ESM, WEIGHTS_NAME
 from .events import Event
 from .ranking import TaskRanking, iter_rank_embeddings
 from .sources import BundledESMSource
-from .training import FitReport, TrainingSettings, iter_train_esm, sample_dataset
+from .training import (
+    DEFAULT_LM_BATCH_SIZE,
+    DEFAULT_LM_EPOCHS,
+    DEFAULT_LM_LEARNING_RATE,
+    FitReport,
+    TrainingSettings,
+    iter_train_esm,
+    sample_dataset,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +57,7 @@ MAX_EPOCHS_ENV = settings_mod.STUDIO_MAX_EPOCHS_ENV
 MAX_ZIP_MB_ENV = settings_mod.STUDIO_MAX_ZIP_MB_ENV
 MAX_BATCH_ENV = settings_mod.STUDIO_MAX_BATCH_ENV
 MIN_TRAINING_EXAMPLES = 10
+_HUB_LR = f"{DEFAULT_LM_LEARNING_RATE:g}".replace("e-0", "e-")  # 2e-5, as people write it
 # The bundled ESMs' maps reach held-out R^2 0.34 to 0.99; below this the fine-tuned model has
 # usually collapsed (a learning rate far too high) and the ESM would mislead every ranking.
 POOR_FIT_R2 = 0.2
@@ -111,7 +120,7 @@ def studio_limits() -> StudioLimits:
 
 
 def default_device() -> str:
-    """'cuda' when a GPU is visible (on ZeroGPU: inside a ``gpu_decorator()`` function), else 'cpu'."""
+    """'cuda' when a GPU is visible (on ZeroGPU: inside the app's ``spaces.GPU`` handler), else 'cpu'."""
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -131,12 +140,12 @@ def check_training_request(
     if batch_size is not None and not (1 <= batch_size <= caps.max_batch_size):
         raise InputTooLargeError(
             f"Batch size {batch_size:,} is outside the allowed range 1 to {caps.max_batch_size} ({MAX_BATCH_ENV}): "
-            "larger batches only multiply memory. The ESMs on the Hub use 32."
+            f"larger batches only multiply memory. The ESMs on the Hub use {DEFAULT_LM_BATCH_SIZE}."
         )
     if learning_rate is not None and not (0 < learning_rate < 1):
         raise InputTooLargeError(
             f"Learning rate {learning_rate:g} is outside the allowed range (more than 0, less than 1). "
-            "The ESMs on the Hub use 2e-5."
+            f"The ESMs on the Hub use {_HUB_LR}."
         )
     where = "GPU" if _device_type(device) == "cuda" else "CPU"
     cap = caps.max_examples(device)
@@ -156,7 +165,7 @@ def check_training_request(
     if not (epochs > 0) or epochs > caps.max_epochs:
         raise InputTooLargeError(
             f"{epochs} fine-tuning epochs is outside the allowed range (more than 0, at most {caps.max_epochs}; "
-            f"{MAX_EPOCHS_ENV}). The ESMs on the Hub use 3."
+            f"{MAX_EPOCHS_ENV}). The ESMs on the Hub use {DEFAULT_LM_EPOCHS}."
         )
 
 
@@ -229,18 +238,6 @@ def format_duration(seconds: float) -> str:
     if seconds < 90 * 60:
         return f"about {int(round(seconds / 60))} min"
     return f"about {seconds / 3600:.1f} h"
-
-
-def gpu_decorator(duration: int | Callable | None = None) -> Callable:
-    """``spaces.GPU`` (ZeroGPU on Spaces) when the ``spaces`` package is installed, else a no-op.
-
-    Use it on the handler that runs :func:`iter_studio_training`: ``@gpu_decorator(duration=300)``.
-    """
-    try:
-        import spaces  # type: ignore[import-not-found]
-    except ImportError:
-        return lambda fn: fn
-    return spaces.GPU if duration is None else spaces.GPU(duration=duration)
 
 
 # --- names -------------------------------------------------------------------------------------
@@ -356,7 +353,8 @@ def fit_problem(r2: float | None) -> str | None:
     if r2 < POOR_FIT_R2:
         return (
             f"Its map fits poorly: held-out R² {r2:.2f}, below {POOR_FIT_R2} (the bundled ESMs reach 0.34 to 0.99). "
-            "The fine-tuned model has probably collapsed: use a smaller learning rate (the Hub's ESMs use 2e-5), "
+            f"The fine-tuned model has probably collapsed: use a smaller learning rate (the Hub's ESMs use "
+            f"{_HUB_LR}), "
             "fewer epochs or more examples, and train again."
         )
     return None
@@ -678,7 +676,6 @@ __all__ = [
     "fit_problem",
     "extract_esm_zip",
     "format_duration",
-    "gpu_decorator",
     "iter_studio_training",
     "load_esm_zip",
     "publish_esm",
