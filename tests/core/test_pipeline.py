@@ -13,6 +13,7 @@ import pytest
 from helpers import make_texts, write_esm_folder
 
 from hfselect_core import (
+    EmbeddingModel,
     ESMLike,
     ESMSource,
     Event,
@@ -172,6 +173,14 @@ def test_studio_self_check_scores_the_training_embeddings(tmp_path, monkeypatch,
 
     monkeypatch.setattr(pipeline, "iter_embed", no_second_embedding)
     monkeypatch.setattr(pipeline, "iter_task_ranking", no_second_embedding)
+    passes = []  # forward passes over the whole target: the base model's and the fine-tuned copy's
+    real_embed = EmbeddingModel._embed
+
+    def counting_embed(self, texts, *args, **kwargs):
+        passes.append(len(texts))
+        return real_embed(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(EmbeddingModel, "_embed", counting_embed)
     texts = make_texts(30, seed=5)
     data = TargetDataset.from_pandas(
         pd.DataFrame({"text": texts, "label": ["a" if i % 2 else "b" for i in range(30)]}), "text", "label"
@@ -183,3 +192,4 @@ def test_studio_self_check_scores_the_training_embeddings(tmp_path, monkeypatch,
     assert {r.source for r in result.ranking} == {"new", "bundled pool"}
     scoring = [e.done for e in events if e.stage == "Self-check" and e.message == "Scoring"]
     assert scoring == [0, 1, 2, 3, 4, 5]
+    assert passes.count(len(data)) == 2  # training's two; the self-check's came from the embedding cache
