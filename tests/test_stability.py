@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 from helpers import make_texts, write_esm_folder
 
+from hfselect_app.presenters import results_frame, summary_markdown
 from hfselect_core import stability as st
-from hfselect_core.app_logic import results_frame, summary_markdown
 from hfselect_core.data import TargetDataset
 from hfselect_core.logme import logme
 from hfselect_core.ranking import STABILITY_COLUMNS, compute_task_ranking, sample_warnings
@@ -81,6 +82,86 @@ def test_aggregate_orders():
         st.StabilitySettings(method="jackknife")
 
 
+@pytest.mark.parametrize("n, d", [(90, 64), (300, 16)])
+def test_resample_scorer_is_exact_in_both_regimes(n, d):
+    """Shared-kernel path (every half has <= d rows) and per-resample path: each equals LogME of the
+    mapped features of exactly the resample's rows."""
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, d)) / np.sqrt(d)
+    y = rng.integers(0, 3, size=n)
+    w = np.eye(d) + 0.3 * rng.standard_normal((5, d, d))
+    b = 0.1 * rng.standard_normal((5, d))
+    rows = st.resample_indices(n, 4, st.HALF, seed=2)
+    scorer = st.ResampleScorer(x, y, False, rows)
+    assert scorer.shared_kernel == (n // 2 <= d)
+    scores = st.resample_scores(x, y, False, w, b, st.StabilitySettings(num_resamples=4, seed=2))
+    for r, idx in enumerate(rows):
+        for j in range(5):
+            assert scores[r, j] == pytest.approx(logme(x[idx] @ w[j].T + b[j], y[idx]), rel=1e-9)
+    if scorer.shared_kernel:  # the same numbers as the per-resample statistics, to rounding
+        direct = np.stack([scorer.score(r, w, b) for r in range(len(rows))])
+        np.testing.assert_allclose(scores, direct, rtol=1e-12)
+
+
+def _run(generator):
+    events = []
+    try:
+        while True:
+            events.append(next(generator))
+    except StopIteration as stop:
+        return stop.value, events
+
+
+def _head(n: int, clear: bool, seed: int = 0):
+    """Sorted single-sample scores and maps: a clear head (strong, weaker, ...) or a flat field."""
+    rng = np.random.default_rng(seed)
+    d = 12
+    y = rng.integers(0, 2, size=n)
+    x = rng.standard_normal((n, d))
+    x[:, 0] += 1.5 * y
+    maps = []
+    for j in range(16):
+        w = np.eye(d) + 1e-3 * rng.standard_normal((d, d))
+        w[0, 0] = max(0.0, 1.0 - 0.25 * j) if clear else 1.0  # the informative direction fades
+        maps.append(w)
+    w, b = np.stack(maps), np.zeros((16, d))
+    single = st.ResampleScorer(x, y, False, [np.arange(n)]).score(0, w, b)
+    order = np.argsort(-single, kind="stable")
+    return x, y, single[order], w[order], b[order]
+
+
+def test_leader_check_stops_after_a_settled_block_and_follows_a_flat_field():
+    settings = st.StabilitySettings(num_resamples=6, max_candidates=4, max_rounds=3, seed=1)
+    x, y, single, w, b = _head(160, clear=True)
+    check, events = _run(
+        st.iter_check_leaders(x, y, False, single, lambda i, j: (w[i:j], b[i:j]), settings, progress=lambda *a: a)
+    )
+    assert check.scores.shape == (6, 4) and len(check.order) == 4  # one block: the 4th is out of reach
+    assert not st.in_contention(check.tasks[-1], settings.top_k)
+    assert [t.top_k_share for t in check.tasks[:3]] == [1.0, 1.0, 1.0] and events
+    again, _ = _run(st.iter_check_leaders(x, y, False, single, lambda i, j: (w[i:j], b[i:j]), settings))
+    np.testing.assert_array_equal(check.scores, again.scores)
+    assert check.order == again.order and check.tasks == again.tasks
+    x, y, single, w, b = _head(160, clear=False)
+    flat, _ = _run(st.iter_check_leaders(x, y, False, single, lambda i, j: (w[i:j], b[i:j]), settings))
+    assert len(flat.order) == 12  # three blocks of 4: every block ended in contention
+    assert sum(t.tied_with_leader for t in flat.tasks) >= 4
+
+
+def test_leader_check_can_be_cancelled():
+    from hfselect_core.errors import CancelledError
+
+    x, y, single, w, b = _head(100, clear=True)
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(CancelledError):
+        _run(st.iter_check_leaders(x, y, False, single, lambda i, j: (w[i:j], b[i:j]), should_stop=stop))
+
+
 @pytest.fixture(scope="module")
 def dataset() -> TargetDataset:
     texts = make_texts(60, seed=4)
@@ -105,10 +186,10 @@ def test_ranking_carries_stability_deterministically(tiny_bert_dir, dataset, esm
     second = compute_task_ranking(dataset, **kwargs)
     assert [(r.name, r.stability) for r in first] == [(r.name, r.stability) for r in second]
     resampled = [r for r in first if r.stability is not None]
-    # The top 4 are resampled, and the next 4 too when the tie group reaches the last places.
+    # A block of 4 is resampled, and the next block while the last resampled place is in contention.
     assert len(resampled) in (4, 7) and [r.rank for r in resampled] == list(range(1, len(resampled) + 1))
     if len(resampled) == 4:
-        assert not any(r.stability.tied_with_leader for r in resampled[-2:])
+        assert not st.in_contention(resampled[-1].stability, settings.top_k)
     assert first.best.stability.tied_with_leader
     assert "stability" in first.stage_seconds
     assert first.class_counts == dataset.class_counts() and sum(first.class_counts.values()) == len(dataset)
@@ -124,8 +205,14 @@ def test_ranking_carries_stability_deterministically(tiny_bert_dir, dataset, esm
     assert all(r.stability is None for r in plain) and plain.stability is None
     scores = [r.score for r in plain]
     assert scores == sorted(scores, reverse=True)
-    # Same scores either way: stability only adds intervals and (by mean rank) reorders the leaders.
-    assert sorted(r.score for r in plain) == pytest.approx(sorted(r.score for r in first))
+    # The default order is the sample's own score (bench/RESULTS.md, "Stability"): stability only
+    # adds intervals and ties, the order and the scores are the plain ranking's.
+    assert settings.order == st.ORDER_SINGLE == st.StabilitySettings().order
+    assert [(r.name, r.score) for r in first] == [(r.name, r.score) for r in plain]
+    by_rank = compute_task_ranking(dataset, **{**kwargs, "stability": replace(settings, order=st.ORDER_MEAN_RANK)})
+    assert sorted(r.score for r in by_rank) == pytest.approx(sorted(r.score for r in plain))
+    mean_ranks = [r.stability.mean_rank for r in by_rank if r.stability is not None]
+    assert mean_ranks == sorted(mean_ranks)
 
 
 def test_summary_words_are_honest(tiny_bert_dir, dataset, esm_dir):
@@ -170,7 +257,7 @@ def test_order_falls_back_to_score_when_a_class_is_too_small_for_half_splits(tin
         base_model=str(tiny_bert_dir),
         source=str(esm_dir),
         device="cpu",
-        stability=st.StabilitySettings(num_resamples=4, max_candidates=5),
+        stability=st.StabilitySettings(num_resamples=4, max_candidates=5, order=st.ORDER_MEAN_RANK),
     )
     assert ranking.stability.order == st.ORDER_SINGLE
     assert any("order is by score" in note for note in ranking.notes)
