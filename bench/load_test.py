@@ -10,7 +10,7 @@ Starts ``app.demo`` in this process (HF_HUB_OFFLINE=1, bundled model and pool), 
 
 Prints a Markdown table for bench/RESULTS.md. Usage::
 
-    HF_HUB_OFFLINE=1 python bench/load_test.py [--requests 20] [--excess 10] [--queue-size 20]
+    HF_HUB_OFFLINE=1 python -m bench.load_test [--requests 20] [--excess 10] [--queue-size 20]
 """
 
 from __future__ import annotations
@@ -98,7 +98,6 @@ def main() -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["HFSELECT_QUEUE_SIZE"] = str(args.queue_size)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    sys.path.insert(0, str(ROOT))
     deadline = time.monotonic() + args.timeout
 
     t0 = time.perf_counter()
