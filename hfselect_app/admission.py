@@ -18,7 +18,7 @@ import gradio as gr
 from hfselect_core import limits
 from hfselect_core.errors import BusyError, HFSelectError
 
-from .text import md_message, toast_text
+from .text import md_message, warn
 
 
 @dataclass
@@ -147,7 +147,7 @@ def admit(request: gr.Request | None, what: str) -> str | None:
 
 def refusal_outputs(message: str, n_outputs: int) -> tuple:
     """Outputs of a job turned away: a warning toast, the reason in the status (first output), the rest unchanged."""
-    gr.Warning(toast_text(message))
+    warn(message)
     return (f"⚠️ {md_message(message)}",) + (gr.skip(),) * (n_outputs - 1)
 
 

@@ -17,16 +17,12 @@ from hfselect_core.data import list_columns, list_configs, list_splits, preview_
 from hfselect_core.hub import hub_reachable
 
 from . import targets
-from .text import error_message, md_code, md_message, md_text, toast_text
+from .text import error_message, md_code, md_message, md_text, warn
 from .validators import SOURCES, TASK_TYPES
 
 TAB_NAMES = {"example": "Examples", "file": "Upload a file", "hub": "Hub dataset"}
 FILE_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet"]
 OFFLINE_HUB = "⚠️ Offline: Hub datasets are not available. Use an example or upload a file."
-
-
-def _warn(message: str) -> None:
-    gr.Warning(toast_text(message))
 
 
 # --- handlers (plain functions: tested without a page) --------------------------------------------
@@ -38,7 +34,7 @@ def fill_example(name: str) -> tuple:
         ex = targets.get_example(name)
         df, types = targets.read_upload(targets.example_file(name))
     except Exception as e:  # noqa: BLE001
-        _warn(error_message(e))
+        warn(error_message(e))
         return (gr.skip(),) * 7
     choices = targets.column_choices(types)
     info = f"**{ex['title']}** ({len(df)} rows): {ex.get('description', '')}"
@@ -61,7 +57,7 @@ def fill_file(path: str | None) -> tuple:
         df, types = targets.read_upload(path, check=True)
     except Exception as e:  # noqa: BLE001
         msg = error_message(e)
-        _warn(msg)
+        warn(msg)
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ {md_message(msg)}"
     text, label = targets.guess_columns(types)
     choices = targets.column_choices(types)
@@ -126,7 +122,7 @@ def hub_split_preview(dataset_id: str, subset: str | None, split: str | None, oa
     try:
         return targets.preview_frame(preview_rows(dataset_id.strip(), subset or None, split, token=_token(oauth_token)))
     except Exception as e:  # noqa: BLE001
-        _warn(error_message(e))
+        warn(error_message(e))
         return gr.skip()
 
 

@@ -24,7 +24,7 @@ from . import fields, plots, presenters, share, targets
 from .admission import admit, admitted, cancel_waiting, refusal_outputs
 from .picker import fill_example, target_picker
 from .settings import AppSettings
-from .text import error_message, md_message, progress_text, toast_text
+from .text import error_message, fix_form_status, md_message, ordered_outputs, progress_text, warn
 from .validators import field_errors
 from .zerogpu import on_zero_gpu, rank_handler_seconds
 
@@ -47,11 +47,7 @@ __all__ = ["FIELDS", "OUTPUTS", "RankForm", "autorun_rank", "build", "rank", "sh
 
 def outputs(status: str, **values: Any) -> tuple:
     """The handler's outputs in :data:`OUTPUTS` order; the ones not given are left as they are."""
-    unknown = set(values) - set(OUTPUTS)
-    if unknown:
-        raise TypeError(f"unknown outputs {sorted(unknown)}")
-    values["status"] = status
-    return tuple(values[name] if name in values else gr.skip() for name in OUTPUTS)
+    return ordered_outputs(OUTPUTS, {"status": status, **values})
 
 
 def finished_outputs(status: str, ranking, top_k: Any, result_id: str = "") -> tuple:
@@ -102,8 +98,8 @@ def validate_form(form: Any) -> list[str]:
 def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None) -> Iterator[tuple]:
     messages = validate_form(form)
     if messages:
-        gr.Warning(toast_text(" ".join(messages)))
-        yield outputs("⚠️ Please fix the form:\n" + "\n".join(f"- {md_message(m)}" for m in messages))
+        warn(" ".join(messages))
+        yield outputs(fix_form_status(messages))
         return
     try:
         yield outputs("⏳ Loading the target data...")
@@ -131,7 +127,7 @@ def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None) -> Iter
                 ranking = event.ranking
                 break
             if event.stage == "Warning":  # a sample too small to be stable: say so before scoring
-                gr.Warning(toast_text(event.message))
+                warn(event.message)
             frac = event.done / event.total if event.total else None
             progress(frac, desc=f"{event.stage} {event.done}/{event.total}" if event.total else event.stage)
             yield outputs(progress_text(event.stage, event.done, event.total, event.message))
@@ -144,7 +140,7 @@ def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None) -> Iter
         yield finished_outputs(f"✅ Done: {dataset.summary()}.", ranking, form.top_k, result_id)
     except Exception as e:  # noqa: BLE001 - the app must keep serving and never show a traceback
         msg = error_message(e)
-        gr.Warning(toast_text(msg))
+        warn(msg)
         yield outputs(f"❌ {md_message(msg)}")
 
 

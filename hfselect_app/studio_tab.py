@@ -28,7 +28,7 @@ from .admission import admitted, cancel_waiting
 from .context import ONLINE_DEFAULT_MODEL
 from .picker import target_picker
 from .settings import AppSettings
-from .text import error_message, md_code, md_message, md_text, progress_text, toast_text
+from .text import error_message, fix_form_status, md_code, md_message, md_text, ordered_outputs, progress_text, warn
 from .validators import DEFAULT_SEED, as_list, check_base_model_allowed, field_errors, source_of
 from .zerogpu import on_zero_gpu, training_handler_seconds
 
@@ -47,8 +47,8 @@ _KNOWN_MODEL_SIZES = {BUNDLED_MODEL_ID: (384, 6), ONLINE_DEFAULT_MODEL: (768, 12
 
 
 def outputs(status: str, **values: Any) -> tuple:
-    values["status"] = status
-    return tuple(values[name] if name in values else gr.skip() for name in OUTPUTS)
+    """The handler's outputs in :data:`OUTPUTS` order; the ones not given are left as they are."""
+    return ordered_outputs(OUTPUTS, {"status": status, **values})
 
 
 # --- presenting a run --------------------------------------------------------------------------------
@@ -190,11 +190,10 @@ def studio_estimate(*args: Any) -> str:
 
 
 def _train(form, progress=None) -> Iterator[tuple]:
-    errors = field_errors(FIELDS, form)
-    if errors:
-        messages = [e.message for e in errors]
-        gr.Warning(toast_text(" ".join(messages)))
-        yield outputs("⚠️ Please fix the form:\n" + "\n".join(f"- {md_message(m)}" for m in messages))
+    messages = [e.message for e in field_errors(FIELDS, form)]
+    if messages:
+        warn(" ".join(messages))
+        yield outputs(fix_form_status(messages))
         return
     try:
         yield outputs("⏳ Loading the data...")
@@ -219,7 +218,7 @@ def _train(form, progress=None) -> Iterator[tuple]:
             raise HFSelectError("The training stopped before it finished.")
         problem = result.fit_problem()
         if problem:
-            gr.Warning(toast_text(f"The ESM was trained but is not reliable: {problem}"))
+            warn(f"The ESM was trained but is not reliable: {problem}")
         status = (
             f"⚠️ Done, but the ESM is not reliable: {md_message(problem)}"
             if problem
@@ -235,7 +234,7 @@ def _train(form, progress=None) -> Iterator[tuple]:
         )
     except Exception as e:  # noqa: BLE001 - messages, never tracebacks
         msg = error_message(e)
-        gr.Warning(toast_text(msg))
+        warn(msg)
         yield outputs(f"❌ {md_message(msg)}")
 
 

@@ -1,4 +1,4 @@
-"""Escaping for everything the app renders: untrusted text in Markdown, code spans, toasts; error messages.
+"""Escaping for everything the app renders (Markdown, code spans, toasts) and the app's messages and status lines.
 
 Every value a user typed or uploaded, and every text from a Hub card or an ESM config, goes through
 one of these before it reaches a Markdown component, a table cell or a toast.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 import logging
 import re
+
+import gradio as gr
 
 from hfselect_core import limits
 from hfselect_core.errors import HFSelectError
@@ -77,3 +79,21 @@ def progress_text(stage: str, done: int, total: int, message: str = "") -> str:
     """'⏳ Scoring 3/39: ...' for a status line (stage and message escaped)."""
     counts = f" {done}/{total}" if total else ""
     return f"⏳ {md_text(stage, 100)}{counts}{': ' + md_text(message, 300) if message else ''}"
+
+
+def warn(message: str) -> None:
+    """A warning toast (toasts render HTML: the message is entity-escaped)."""
+    gr.Warning(toast_text(message))
+
+
+def fix_form_status(messages: list[str]) -> str:
+    """The status line of a form with problems: every message, escaped, one per line."""
+    return "⚠️ Please fix the form:\n" + "\n".join(f"- {md_message(m)}" for m in messages)
+
+
+def ordered_outputs(names: tuple[str, ...], values: dict) -> tuple:
+    """A handler's outputs in ``names`` order; the ones not in ``values`` are left as they are."""
+    unknown = set(values) - set(names)
+    if unknown:
+        raise TypeError(f"unknown outputs {sorted(unknown)}")
+    return tuple(values[name] if name in values else gr.skip() for name in names)
