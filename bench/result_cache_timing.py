@@ -16,20 +16,20 @@ from pathlib import Path
 
 os.environ.setdefault("HFSELECT_RESULT_CACHE_DIR", tempfile.mkdtemp(prefix="hfselect-results-"))
 
-import app  # noqa: E402
+from hfselect_app import rank_tab  # noqa: E402
 
 
 def main() -> None:
-    args = ["example", "news_headlines", None, None, None, None, None, None, "auto", 1000, 42, 0, "", ""]
-    args += ["sentence-transformers/all-MiniLM-L6-v2", "bundled", 10]
+    form = dict(example="news_headlines", num_examples=1000, base_model="sentence-transformers/all-MiniLM-L6-v2")
+    form["pool"] = "bundled"
     t0 = time.perf_counter()
-    first = list(app.rank(*args))[-1]
+    first = list(rank_tab.rank(**form))[-1]
     computed = time.perf_counter() - t0
     t0 = time.perf_counter()
-    second = list(app.rank(*args))[-1]
+    second = list(rank_tab.rank(**form))[-1]
     repeated = time.perf_counter() - t0
     t0 = time.perf_counter()
-    shown = app.show_stored_result(first[-1])
+    shown = rank_tab.show_stored_result(first[-1])
     by_id = time.perf_counter() - t0
     assert "From the result cache" in second[0] and second[2].equals(first[2]) and shown[2].equals(first[2])
     size = sum(p.stat().st_size for p in Path(os.environ["HFSELECT_RESULT_CACHE_DIR"]).glob("*.json"))
