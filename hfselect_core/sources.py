@@ -193,7 +193,7 @@ class HubESMSource:
             for r in repos
             if isinstance(results.get(r.repo_id), Exception)
         ]
-        loaded = _load_folders(folders, base_model, filters, None, check_base_model=False)
+        loaded = _load_folders(folders, base_model, filters, None, check_base_model=False, should_stop=should_stop)
         loaded.skipped[:0] = skipped
         for esm in loaded.esms:
             esm.source = self.label
