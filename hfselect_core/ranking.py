@@ -428,44 +428,27 @@ def rank_embeddings(
 
 
 def _check_stability(scorer, embeddings, dataset, rows, settings, should_stop):
-    """Resample the leading rows; returns (new order of rows, {id(esm): TaskStability}).
-
-    When one of the last two resampled places is still tied with the leader, the next
-    ``max_candidates`` tasks are resampled too (on the same resamples, up to 3 rounds), so a tie group is never cut short.
-    """
+    """Resample the leading rows (:func:`.stability.iter_check_leaders`: block by block while the
+    last resampled place is in contention); returns (new order of rows, {id(esm): TaskStability})."""
     from . import stability as st
 
-    step = len(rows) if not settings.max_candidates else settings.max_candidates
-    resamples = st.resample_indices(len(dataset), settings.num_resamples, settings.method, settings.seed)
-    yield Event(CHECKING_STABILITY, 0, len(resamples), f"Re-scoring the top {min(step, len(rows))} tasks")
-    scorers = []
-    for b, idx in enumerate(resamples):
-        check_stop(should_stop)
-        scorers.append(AffineLogME(embeddings[idx], dataset.labels[idx], dataset.is_regression, device=scorer.device))
-    leading: list = []
-    columns: list[np.ndarray] = []
-    for _round in range(3):
-        new = [esm for esm, _ in rows[len(leading) : len(leading) + step]]
-        if not new:
-            break
-        pairs = [esm.weight_and_bias() for esm in new]
-        weights, biases = np.stack([w for w, _ in pairs]), np.stack([b for _, b in pairs])
-        block = np.empty((len(scorers), len(new)))
-        for b, sub in enumerate(scorers):
-            check_stop(should_stop)
-            block[b] = sub.score_many(weights, biases)
-            yield Event(CHECKING_STABILITY, b + 1, len(scorers))
-        leading += new
-        columns.append(block)
-        scores = np.concatenate(columns, axis=1)
-        single = np.array([score for _, score in rows[: len(leading)]])
-        order = st.aggregate_order(scores, settings.order, single)
-        summary = st.summarise(scores, order, settings)
-        if len(summary) < 3 or not any(t.tied_with_leader for t in summary[-2:]):
-            break  # the tie group ends above the last resampled places
-    m = len(leading)
-    new_order = [int(i) for i in order] + list(range(m, len(rows)))
-    return new_order, {id(leading[int(j)]): task for j, task in zip(order, summary)}
+    def maps(start: int, stop: int):
+        pairs = [esm.weight_and_bias() for esm, _ in rows[start:stop]]
+        return np.stack([w for w, _ in pairs]), np.stack([b for _, b in pairs])
+
+    check = yield from st.iter_check_leaders(
+        embeddings,
+        dataset.labels,
+        dataset.is_regression,
+        np.array([score for _, score in rows]),
+        maps,
+        settings,
+        progress=lambda done, total, message: Event(CHECKING_STABILITY, done, total, message),
+        should_stop=should_stop,
+        device=scorer.device,
+    )
+    new_order = check.order + list(range(len(check.order), len(rows)))
+    return new_order, {id(rows[j][0]): task for j, task in zip(check.order, check.tasks)}
 
 
 def effective_stability(settings: StabilitySettings, dataset: TargetDataset) -> tuple[StabilitySettings, str]:

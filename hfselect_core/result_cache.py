@@ -51,7 +51,7 @@ from .sources import BundledESMSource, ESMFilters, HubESMSource, bundled_pool_di
 log = logging.getLogger(__name__)
 
 # Bump when the same inputs would give different scores (LogME, embedding or sampling changes).
-SCORING_VERSION = "2026.11.2"  # .2: stability (rank intervals, ties, order by mean rank)
+SCORING_VERSION = "2026.11.3"  # .3: order by score again (stability: intervals and ties only, by default)
 CACHE_DIR_ENV = RESULT_CACHE_DIR_ENV
 MAX_ENTRIES_ENV = RESULT_CACHE_MAX_ENTRIES_ENV
 MAX_MB_ENV = RESULT_CACHE_MAX_MB_ENV
