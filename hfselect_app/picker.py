@@ -17,6 +17,7 @@ from hfselect_core.data import list_columns, list_configs, list_splits, preview_
 from hfselect_core.hub import hub_reachable
 
 from . import targets
+from .fields import TARGET_FIELDS
 from .text import error_message, md_code, md_message, md_text, warn
 from .validators import SOURCES, TASK_TYPES
 
@@ -156,8 +157,6 @@ class TargetPicker:
 
     def components(self) -> dict[str, gr.components.Component]:
         """The target fields' components by field name."""
-        from .fields import TARGET_FIELDS
-
         return {f.name: getattr(self, f.name) for f in TARGET_FIELDS}
 
     @property

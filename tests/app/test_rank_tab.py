@@ -10,7 +10,7 @@ from helpers import free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from hfselect_app import picker, plots, presenters, rank_tab, share  # noqa: E402
+from hfselect_app import picker, plots, presenters, rank_tab, share, studio_tab  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -182,11 +182,9 @@ def test_end_to_end_rank_through_gradio_client():
     app.demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
     try:
         client = Client(app.demo.local_url, verbose=False)
-        params = [
-            p["parameter_name"]
-            for p in client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/rank"]["parameters"]
-        ]
-        assert params == [f.name for f in rank_tab.FIELDS]
+        api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+        for endpoint, tab in (("/rank", rank_tab), ("/train_esm", studio_tab)):  # the API is the field table
+            assert [p["parameter_name"] for p in api[endpoint]["parameters"]] == [f.name for f in tab.FIELDS]
         result = client.predict(
             source="example",
             example="news_headlines",
