@@ -175,17 +175,7 @@ def test_sample_to_cap_and_cancel_cleans_up(tiny_bert_dir, dataset, monkeypatch,
     assert list(tmp_path.iterdir()) == []  # the temp dir of the cancelled run is gone
 
 
-def test_estimate_and_format():
-    cpu = studio.estimate_training_seconds(1000, 3, "cpu", 384)
-    gpu = studio.estimate_training_seconds(1000, 3, "cuda", 384)
-    assert 300 < cpu < 1500  # ~0.22 s per example-epoch measured on 2 CPU cores
-    assert gpu < cpu / 10
-    assert studio.estimate_training_seconds(1000, 3, "cpu", 768) > 5 * cpu
-    assert studio.estimate_training_seconds(1000, 3, "cpu", 384, mean_tokens=100) > 3 * cpu
-    assert studio.estimate_training_seconds(2000, 3, "cpu") > studio.estimate_training_seconds(1000, 3, "cpu")
-    assert studio.format_duration(42) == "about 40 s"
-    assert studio.format_duration(600) == "about 10 min"
-    assert 5 < studio.approx_mean_tokens(["one two three four five"]) < 12
+# The time estimate moved to hfselect_core/estimate.py: tests/core/test_estimate.py.
 
 
 @pytest.mark.parametrize(
