@@ -27,6 +27,7 @@ from hfselect_core.training import DEFAULT_LM_BATCH_SIZE, DEFAULT_LM_EPOCHS, DEF
 
 from . import share
 from . import validators as v
+from .admission import admit
 
 Check = Callable[[Any, Any], "str | None"]
 
@@ -412,9 +413,6 @@ def form_validator(fields: Sequence[Field], form_cls: type, what: str, *, refusa
     A valid form also takes a JobAdmission ticket here, before Gradio queues the event: refused
     (the app or this client has too much waiting), the message shows at ``refusal_field``.
     """
-    from .admission import admit
-    from .validators import FieldError, field_errors
-
     signature = validator_signature(fields)
 
     def validate(*args, **kwargs) -> list:
@@ -422,11 +420,11 @@ def form_validator(fields: Sequence[Field], form_cls: type, what: str, *, refusa
         bound.apply_defaults()
         values = dict(bound.arguments)
         request = values.pop("request")
-        errors = field_errors(fields, form_cls(**values))
+        errors = v.field_errors(fields, form_cls(**values))
         if not errors:
             refused = admit(request, what)
             if refused:
-                errors = [FieldError(refusal_field, refused)]
+                errors = [v.FieldError(refusal_field, refused)]
         return validations(fields, errors)
 
     validate.__signature__ = signature
