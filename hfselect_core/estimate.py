@@ -32,8 +32,8 @@ _DEFAULT_PADDING = 1.8  # padded / mean tokens of a random batch of 32 such text
 
 # CPU costs are single-thread CPU seconds (process time with one torch/BLAS thread: the work
 # itself, which a shared machine's load does not inflate), measured by bench/bench_estimate.py
-# (calibrate: trec_coarse 200 rows and ag_news 600 rows, 2026-11-26) on this project's 2-core
-# Xeon @ 2.80GHz with all-MiniLM-L6-v2, batch 32, 128 tokens:
+# (calibrate: trec_coarse 200 rows and ag_news 600 rows, 2026-11-26) on the project's dev box
+# (AMD EPYC, 2 cores, shared) with all-MiniLM-L6-v2, batch 32, 128 tokens:
 # - fine-tuning: 0.068 s per step (the AdamW update) plus 0.973 ms per padded token (fitted on
 #   batches padded to 24.3 and 104.5 tokens);
 # - embedding with both models: 0.33 ms per token plus 0.63 s;
