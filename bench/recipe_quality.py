@@ -3,15 +3,15 @@ several ways, and score every candidate on the quality benchmark's samples.
 
 Here (prepares compact inputs under .gpu/, which git ignores, for the GPU machine):
 
-    .venv/bin/python bench/recipe_quality.py prepare
+    .venv/bin/python -m bench.recipe_quality prepare
 
 On the GPU machine (results under --out; files small enough to come back):
 
-    python3 bench/recipe_quality.py run --recipe cosine --workers 7 --out $OUT
+    python3 -m bench.recipe_quality run --recipe linear --workers 13 --fits mix-r0.1-zero --out $OUT
 
 Back here, score a returned pool with the benchmark (any scoring):
 
-    .venv/bin/python bench/quality.py --pool /path/maps_cosine_task-r1e-06-zero.npz
+    .venv/bin/python -m bench.quality --pool /path/maps_linear_mix-r0.1-zero.npz
 
 What one run measures, per source task of the pool:
 
@@ -19,9 +19,11 @@ What one run measures, per source task of the pool:
   give, and what the transfer file's reference measures for its own fine-tuning recipe);
 * for each map fit (fitting texts: the task's own, or those plus a mix of texts from the
   pool's other tasks, never the 8 evaluation targets; ridge strength; ridge toward zero or toward
-  the identity): held-out R^2 on the task's pairs, R^2 on the target texts (how well the map
-  predicts the fine-tuned model on texts unlike its task), and the product's score (LogME of
-  the mapped base embeddings, AffineLogME) on every benchmark sample.
+  the identity; the fine-tuned embedding as the product pools it or before normalisation):
+  held-out R^2 on the task's pairs, R^2 on the target texts (how well the map predicts the
+  fine-tuned model on texts unlike its task), and on every benchmark sample the product's score
+  (LogME of the mapped base embeddings, AffineLogME) and the "+unit" candidate (LogME of the
+  mapped embeddings scaled back to unit length, logme.unit_logme_many).
 
 The samples are the ones ``bench/quality.py`` cuts (same shuffle, same disjoint chunks), so the
 figures are comparable with a ranking of the bundled pool.
@@ -42,8 +44,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 GPU_DIR = ROOT / ".gpu"
 RECIPES = {
@@ -52,22 +52,33 @@ RECIPES = {
     # A plain linear head on the mean-pooled embedding, one learning rate for everything.
     "linear": {"head": "linear", "head_learning_rate": None},
 }
-# (fitting texts, relative ridge, ridge toward)
+# (fitting texts, relative ridge, ridge toward, what the map predicts). The map's target is the
+# fine-tuned model's embedding as the product pools it ("unit": normalised, for MiniLM), or its
+# mean-pooled embedding before normalisation ("raw": what the transfer file's reference scores).
 FITS = [
-    ("task", 1e-6, "zero"),  # today's pool
-    ("task", 1e-2, "zero"),
-    ("task", 1e-1, "zero"),
-    ("mix", 1e-6, "zero"),
-    ("mix", 1e-2, "zero"),
-    ("mix", 1e-1, "zero"),
-    ("mix", 1.0, "identity"),
+    ("task", 1e-6, "zero", "unit"),  # the first bundled pool's fit
+    ("mix", 1e-2, "zero", "unit"),
+    ("mix", 1e-1, "zero", "unit"),  # the second bundled pool's fit
+    ("mix", 1.0, "zero", "unit"),
+    ("task", 1e-6, "zero", "raw"),
+    ("mix", 1e-2, "zero", "raw"),
+    ("mix", 1e-1, "zero", "raw"),
+    ("mix", 1.0, "zero", "raw"),
 ]
+# Scores of each map: "" = the product's LogME of the mapped embeddings (AffineLogME); "+unit" =
+# LogME of the mapped embeddings scaled back to unit length (logme.unit_logme_many).
+UNIT_SCORING = "+unit"
 MIX_PER_TASK = 150
 ORACLE_TEXTS = 1000  # target texts embedded with every fine-tuned model
 
 
-def fit_name(corpus: str, ridge: float, toward: str) -> str:
-    return f"{corpus}-r{ridge:g}-{toward}"
+def fit_name(corpus: str, ridge: float, toward: str, target: str = "unit") -> str:
+    return ("raw-" if target == "raw" else "") + f"{corpus}-r{ridge:g}-{toward}"
+
+
+def map_name(variant: str) -> str:
+    """The map a scored variant uses (a unit-length scoring shares its fit's map)."""
+    return variant.removesuffix(UNIT_SCORING)
 
 
 # --- here: compact inputs -----------------------------------------------------------------------
@@ -76,11 +87,11 @@ def fit_name(corpus: str, ridge: float, toward: str) -> str:
 def prepare(args: argparse.Namespace) -> None:
     """Model (float16, unused vocabulary rows zeroed), token-truncated data, benchmark samples."""
     import pandas as pd
-    import quality
     import torch
     from safetensors.torch import load_file, save
     from transformers import AutoTokenizer
 
+    from bench import quality
     from hfselect_core.embedding import BUNDLED_MODEL_ID, resolve_model_path
 
     out = Path(args.gpu_dir)
@@ -241,13 +252,16 @@ def run_main(args: argparse.Namespace) -> None:
     for w in range(args.workers):
         mine = names[w :: args.workers]
         if mine:
-            cmd = [sys.executable, __file__, "worker", "--recipe", args.recipe, "--work", str(work)]
+            cmd = [sys.executable, "-m", "bench.recipe_quality", "worker", "--recipe", args.recipe, "--work", str(work)]
             cmd += ["--gpu-dir", str(gpu_dir), "--device", args.device, "--tasks", *mine]
             cmd += ["--smoke"] if args.smoke else []
+            cmd += ["--fits", *args.fits] if args.fits else []
+            cmd += [] if args.oracle else ["--no-oracle"]
+            cmd += [] if args.unit_scoring else ["--no-unit-scoring"]
             # Several workers share the machine's cores: keep each one's math libraries to a few threads.
             env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}
             env["HFSELECT_EMBEDDING_CACHE_MB"] = "0"  # every text is embedded once per model here
-            procs.append(subprocess.Popen(cmd, env=env))
+            procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT))
     codes = []
     for p in procs:
         try:
@@ -277,9 +291,11 @@ def shared_embeddings(args: argparse.Namespace, bench: dict) -> None:
 
 
 def worker(args: argparse.Namespace) -> None:
+    import dataclasses
+
     import torch
 
-    from hfselect_core.logme import AffineLogME, logme
+    from hfselect_core.logme import AffineLogME, logme, unit_logme_many
     from hfselect_core.pool import load_task_dataset, load_task_manifest
     from hfselect_core.training import (
         FitReport,
@@ -304,8 +320,10 @@ def worker(args: argparse.Namespace) -> None:
     for target, data in bench["targets"].items():
         labels = np.asarray(data["labels"])
         for size, k, rows in chunks(bench, target):
-            scorers[(target, size, k)] = AffineLogME(
-                shared[f"target_{target}"][rows], labels[rows], data["regression"], device=args.device
+            x = shared[f"target_{target}"][rows]
+            scorers[(target, size, k)] = (
+                AffineLogME(x, labels[rows], data["regression"], device=args.device),
+                (x, labels[rows], data["regression"]),
             )
     for name in args.tasks:
         t0 = time.perf_counter()
@@ -314,44 +332,65 @@ def worker(args: argparse.Namespace) -> None:
         tuned, losses = fine_tune_encoder(base, dataset, settings)
         t_tune = time.perf_counter() - t0
         base_emb = base.embed(dataset.texts, 256)
-        tuned_emb = tuned.embed(dataset.texts, 256, use_cache=False)
-        if np.abs(tuned_emb - base_emb).max() < 1e-6:
+        # The fine-tuned encoder pooled without the final normalisation; "unit" = normalised here.
+        tuned_raw = dataclasses.replace(tuned, pooling=tuned.pooling.removesuffix("+normalize"))
+        normalises = tuned_raw.pooling != tuned.pooling
+
+        def embed_both(texts: list[str], model=tuned_raw) -> dict[str, np.ndarray]:
+            raw = model.embed(texts, 256, use_cache=False).astype(np.float32)
+            unit = raw / np.linalg.norm(raw, axis=1, keepdims=True).clip(1e-12) if normalises else raw
+            return {"raw": raw, "unit": unit}
+
+        tuned_emb = embed_both(dataset.texts)
+        if np.abs(tuned_emb["unit"] - base_emb).max() < 1e-6:
             raise RuntimeError(f"{name}: the fine-tuned model's embeddings equal the base model's")
-        mix_tuned = tuned.embed(bench["mix"], 256, use_cache=False)
-        oracle_base, oracle_tuned, oracle = [], [], {}
+        mix_tuned = embed_both(bench["mix"])
+        oracle_base, oracle_tuned = [], {"raw": [], "unit": []}
+        oracle = {"oracle": {}, "oracle_raw": {}}
         for target, data in bench["targets"].items():
-            tuned_target = tuned.embed(data["texts"][:ORACLE_TEXTS], 256, use_cache=False)
+            tuned_target = embed_both(data["texts"][:ORACLE_TEXTS])
             oracle_base.append(shared[f"target_{target}"][:ORACLE_TEXTS])
-            oracle_tuned.append(tuned_target)
             labels = np.asarray(data["labels"])
-            oracle[target] = {}
-            for size, k, rows in chunks(bench, target):
-                if rows.stop <= len(tuned_target):
-                    oracle[target].setdefault(str(size), []).append(
-                        logme(tuned_target[rows], labels[rows], data["regression"])
-                    )
-        del tuned
+            for kind, key in (("unit", "oracle"), ("raw", "oracle_raw")):
+                oracle_tuned[kind].append(tuned_target[kind])
+                oracle[key][target] = {}
+                for size, k, rows in chunks(bench, target) if args.oracle else []:
+                    if rows.stop <= len(tuned_target[kind]):
+                        oracle[key][target].setdefault(str(size), []).append(
+                            logme(tuned_target[kind][rows], labels[rows], data["regression"])
+                        )
+        if not args.oracle:
+            oracle = {}
+        del tuned, tuned_raw, embed_both
         torch.cuda.empty_cache()
         t_embed = time.perf_counter() - t0 - t_tune
-        ood_base, ood_tuned = np.concatenate(oracle_base), np.concatenate(oracle_tuned)
+        ood_base = np.concatenate(oracle_base)
+        ood_tuned = {kind: np.concatenate(v) for kind, v in oracle_tuned.items()}
         fits, maps = {}, {}
-        for corpus, ridge, toward in FITS:
+        for corpus, ridge, toward, kind in FITS:
+            if args.fits and fit_name(corpus, ridge, toward, kind) not in args.fits:
+                continue
             fs = TrainingSettings(**recipe, ridge=ridge, ridge_toward=toward)
-            extra = (shared["mix"], mix_tuned) if corpus == "mix" else None
-            w, b, report = fit_esm_map(base_emb, tuned_emb, fs, "cpu", extra)
-            _, r2_targets = map_quality(w, b, ood_base, ood_tuned)
-            variant = fit_name(corpus, ridge, toward)
+            extra = (shared["mix"], mix_tuned[kind]) if corpus == "mix" else None
+            w, b, report = fit_esm_map(base_emb, tuned_emb[kind], fs, "cpu", extra)
+            _, r2_targets = map_quality(w, b, ood_base, ood_tuned[kind])
+            variant = fit_name(corpus, ridge, toward, kind)
             maps[variant] = (w.astype(np.float32), b.astype(np.float32))
             fits[variant] = {"mse": report.mse, "r2": report.r2, "r2_targets": r2_targets}
         names = list(maps)
         stack_w = np.stack([maps[v][0] for v in names])
         stack_b = np.stack([maps[v][1] for v in names])
-        scores = {v: {} for v in names}
-        for (target, size, _k), scorer in scorers.items():
+        suffixes = ("", UNIT_SCORING) if args.unit_scoring else ("",)
+        scores = {v + suffix: {} for suffix in suffixes for v in names}
+        for (target, size, _k), (scorer, (x, labels, regression)) in scorers.items():
             values = scorer.score(stack_w, stack_b)
             for v, value in zip(names, values):
                 scores[v].setdefault(target, {}).setdefault(str(size), []).append(float(value))
-        first = fits[fit_name("task", 1e-6, "zero")]
+            if args.unit_scoring:
+                unit = unit_logme_many(x, labels, regression, stack_w, stack_b, device=args.device)
+                for v, value in zip(names, unit):
+                    scores[v + UNIT_SCORING].setdefault(target, {}).setdefault(str(size), []).append(float(value))
+        first = fits.get(fit_name("task", 1e-6, "zero")) or next(iter(fits.values()))
         report_stub = FitReport(first["mse"], first["r2"], float("nan"), 0, 0, "closed_form")
         config = esm_config(
             dataset,
@@ -386,9 +425,9 @@ def worker(args: argparse.Namespace) -> None:
 
 def gather(args: argparse.Namespace, bench: dict, names: list[str], started: float) -> None:
     """One results file, the quality table of every fit, and the maps of the best fits (float16)."""
-    sys.path.insert(0, str(Path(args.gpu_dir)))
-    import evaluate as yardstick
-    import quality
+    from bench import quality
+
+    yardstick = quality.load_yardstick(Path(args.gpu_dir))
 
     work = Path(args.work) / args.recipe
     out = Path(args.out)
@@ -396,7 +435,8 @@ def gather(args: argparse.Namespace, bench: dict, names: list[str], started: flo
     results = {
         n: json.loads((work / f"result_{n}.json").read_text()) for n in names if (work / f"result_{n}.json").is_file()
     }
-    variants = ["oracle", *next(iter(results.values()))["scores"]]
+    first = next(iter(results.values()))
+    variants = [*first["oracle"], *first["scores"]]
     tables = {}
     for variant in variants:
         rows, taus = [], []
@@ -404,7 +444,7 @@ def gather(args: argparse.Namespace, bench: dict, names: list[str], started: flo
             for size, k, rows_ in chunks(bench, target):
                 by_source = {}
                 for n, r in results.items():
-                    values = (r["oracle"] if variant == "oracle" else r["scores"][variant])[target].get(str(size), [])
+                    values = (r["oracle"].get(variant) or r["scores"][variant])[target].get(str(size), [])
                     if k < len(values):
                         by_source[n] = values[k]
                 if len(by_source) == len(results):
@@ -430,8 +470,7 @@ def gather(args: argparse.Namespace, bench: dict, names: list[str], started: flo
         )
     fit_summary = {
         v: {key: float(np.median([r["fits"][v][key] for r in results.values()])) for key in ("r2", "r2_targets")}
-        for v in variants
-        if v != "oracle"
+        for v in first["fits"]
     }
     (out / f"results_{args.recipe}.json").write_text(
         json.dumps(
@@ -444,14 +483,12 @@ def gather(args: argparse.Namespace, bench: dict, names: list[str], started: flo
             }
         )
     )
-    # Maps of the baseline fit and of the best others by mean rank over regret@5 and NDCG.
-    ranked = sorted(
-        (v for v in variants if v != "oracle"),
-        key=lambda v: tables[v]["regret@5"] - tables[v]["ndcg"] / 10,
-    )
-    keep = [fit_name("task", 1e-6, "zero")] + [v for v in ranked if v != fit_name("task", 1e-6, "zero")][
-        : args.return_maps - 1
-    ]
+    # Maps of the best fits by regret@5 and NDCG (over both scorings), each map once.
+    ranked = sorted(first["scores"], key=lambda v: tables[v]["regret@5"] - tables[v]["ndcg"] / 10)
+    keep = list(dict.fromkeys(map_name(v) for v in ranked))[: args.return_maps]
+    if args.maps:
+        # The same fits as an earlier run's (a pool trained over several calls).
+        keep = args.maps
     for variant in keep:
         arrays = {}
         for n in results:
@@ -470,12 +507,13 @@ def write_pool(args: argparse.Namespace) -> None:
 
     results = json.loads(Path(args.results).read_text())
     maps = np.load(args.maps)
-    corpus, ridge, toward = next(f for f in FITS if fit_name(*f) == args.variant)
+    variant = map_name(args.variant)
+    corpus, ridge, toward, kind = next(f for f in FITS if fit_name(*f) == variant)
     bench = load_bench(Path(args.gpu_dir))
     tasks = {t.name: t for t in load_task_manifest(Path(args.data_dir) / "manifest.json")}
     out = Path(args.out)
     for name, result in sorted(results["tasks"].items()):
-        fit = result["fits"][args.variant]
+        fit = result["fits"][variant]
         config = ESMConfig.from_dict(result["config"])
         config.extra.update(
             {
@@ -486,6 +524,9 @@ def write_pool(args: argparse.Namespace) -> None:
                 "esm_num_fit_texts_outside_task": len(bench["mix"]) if corpus == "mix" else 0,
             }
         )
+        if kind == "raw":
+            # The map predicts the fine-tuned model's mean-pooled embedding before normalisation.
+            config.extra["esm_target_pooling"] = config.pooling.removesuffix("+normalize")
         weight = maps[f"{name}__w"].astype(np.float32)
         esm = ESM.from_weights(weight, maps[f"{name}__b"].astype(np.float32), config=config, name=config.task_id)
         report = FitReport(fit["mse"], fit["r2"], float("nan"), 0, 0, "closed_form")
@@ -512,6 +553,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--workers", type=int, default=7)
         p.add_argument("--out", default="/tmp/recipe_quality_out")
         p.add_argument("--return-maps", type=int, default=4)
+        p.add_argument("--fits", nargs="*", help="fit only these (names as fit_name; default: all of FITS)")
+        p.add_argument("--no-oracle", dest="oracle", action="store_false", help="skip the fine-tuned models' LogME")
+        p.add_argument("--no-unit-scoring", dest="unit_scoring", action="store_false")
+        p.add_argument("--maps", nargs="*", help="fits whose maps come back (default: the best --return-maps)")
         p.add_argument("--device", default="cuda")
         p.add_argument("--deadline", type=float, default=1e9, help="seconds before unfinished workers are stopped")
         p.add_argument("--smoke", action="store_true", help="a tiny CPU check of the whole path")

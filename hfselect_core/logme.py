@@ -491,3 +491,45 @@ class AffineLogME:
             sigma, x2, res_x2, mask = _spectrum_of_gram(gram, ft_y, self._yy_t.expand(k, -1))
         evidence = evidence_from_spectrum(sigma, x2, res_x2, self.num_examples, self.dim, mask, self.scale_invariant)
         return evidence.mean(1).cpu().numpy()
+
+
+def unit_logme_many(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    regression: bool,
+    weights: np.ndarray | torch.Tensor,
+    biases: np.ndarray | torch.Tensor,
+    device: str | torch.device = "cpu",
+    scale_invariant: bool = True,
+    batch_size: int = 8,
+) -> np.ndarray:
+    """LogME of every map's features scaled back to unit length: ``F_k = rownorm(X W_k^T + b_k)``.
+
+    For base models whose pooling normalises: the fine-tuned model an ESM imitates outputs unit
+    vectors, an affine map does not, and its row lengths vary with the text. Each score equals
+    :func:`logme` of the normalised mapped features (float64). Unlike :class:`AffineLogME` the
+    features are built, O(N d^2) per map, in batches of ``batch_size`` maps.
+
+    Returns:
+        (K,) scores for ``weights`` (K, d_out, d) and ``biases`` (K, d_out).
+    """
+    device = torch.device(device)
+    x = torch.as_tensor(np.asarray(embeddings, dtype=np.float64), device=device)
+    y = torch.as_tensor(label_targets(labels, regression), device=device)
+    if x.ndim != 2 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"embeddings of shape {tuple(x.shape)} do not match {y.shape[0]} labels")
+    w_all = torch.as_tensor(weights)
+    b_all = torch.as_tensor(biases)
+    if w_all.ndim != 3 or b_all.shape != w_all.shape[:2] or w_all.shape[2] != x.shape[1]:
+        raise ValueError(f"maps of shape {tuple(w_all.shape)} / {tuple(b_all.shape)} do not fit d = {x.shape[1]}")
+    scores = []
+    for start in range(0, len(w_all), batch_size):
+        w = w_all[start : start + batch_size].to(device=device, dtype=torch.float64)
+        b = b_all[start : start + batch_size].to(device=device, dtype=torch.float64)
+        f = torch.einsum("nd,ked->kne", x, w) + b[:, None, :]
+        f = f / f.norm(dim=2, keepdim=True).clamp_min(1e-12)
+        targets = y[None].expand(len(w), -1, -1)
+        sigma, x2, res_x2, mask = _spectrum_of_features(f, targets)
+        evidence = evidence_from_spectrum(sigma, x2, res_x2, f.shape[1], f.shape[2], mask, scale_invariant)
+        scores.append(evidence.mean(1).cpu().numpy())
+    return np.concatenate(scores) if scores else np.zeros(0)
