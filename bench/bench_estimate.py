@@ -177,12 +177,12 @@ def calibrate(rows: list[dict], settings: TrainingSettings) -> dict:
 def speedup(spec: str, settings: TrainingSettings, wait_quiet: float) -> dict:
     """Wall time with 2 threads vs 1, per stage, alternating (1, 2, 1, 2) on one dataset; best of two each.
 
-    Only meaningful on a quiet machine: waits up to ``wait_quiet`` seconds for a 1-minute load below 1.
+    Only meaningful on a quiet machine: waits up to ``wait_quiet`` seconds for a 1-minute load average below 1.2.
     """
     from threadpoolctl import threadpool_limits
 
     deadline = time.time() + wait_quiet
-    while os.getloadavg()[0] >= 1.0 and time.time() < deadline:
+    while os.getloadavg()[0] >= 1.2 and time.time() < deadline:
         time.sleep(15)
     name, n = spec.split(":")
     dataset = load_sample(name, int(n))

@@ -409,7 +409,13 @@ def render_card(
         r2=_number(report.r2 if report else config.extra.get("esm_r2"), 4),
         notes=_md_paragraph(notes.strip(), 2000) if notes and notes.strip() else "",
     )
-    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    # A value the config does not record shows as such, never as "None".
+    env = Environment(
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        finalize=lambda v: "not recorded" if v is None else v,
+    )
     return env.from_string(template).render(**values)
 
 
