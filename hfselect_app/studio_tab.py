@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from hfselect_core import hub, studio
+from hfselect_core import estimate, hub, studio
 from hfselect_core.data import read_table
 from hfselect_core.embedding import BUNDLED_MODEL_ID
 from hfselect_core.errors import HFSelectError, PoorFitError
@@ -96,7 +96,7 @@ def _file_mean_tokens(path: str, mtime: float, columns: tuple[str, ...]) -> floa
     if not cols:
         return None
     texts = df[cols].astype(str).agg(" [SEP] ".join, axis=1).tolist()
-    return studio.approx_mean_tokens(texts)
+    return estimate.approx_mean_tokens(texts)
 
 
 def mean_tokens(form: Any) -> float | None:
@@ -127,12 +127,12 @@ def estimate_markdown(form: Any, device: str | None = None) -> str:
     model = (form.base_model or BUNDLED_MODEL_ID).strip()
     dim, layers = model_size(model)
     pool = esm_coverage(include_hub=False)["bundled"].get(model, 0)
-    seconds = studio.estimate_training_seconds(
+    seconds = estimate.estimate_training_seconds(
         n, e, device, base_model_dim=dim, num_layers=layers, mean_tokens=mean_tokens(form), pool_size=pool
     )
     cap = studio.studio_limits().max_examples(device)
     return (
-        f"Device: **{where}** · estimated time: **{studio.format_duration(seconds)}** "
+        f"Device: **{where}** · estimated time: **{estimate.format_duration(seconds)}** "
         f"({n:,} examples × {e:g} epoch(s) with {md_code(model)}, then a self-check against {pool} bundled ESM(s); "
         f"at most {cap:,} examples on {where} here)."
     )
@@ -319,7 +319,7 @@ def build(ctx, demo: gr.Blocks) -> None:
             with gr.Accordion("Training settings (defaults: those of the ESMs on the Hub)", open=False):
                 components.update(fields.build_components(FIELDS, "training", ctx))
                 gr.Markdown("Limits: " + "; ".join(f"{k}: {v}" for k, v in studio.studio_limits().describe().items()))
-            estimate = gr.Markdown(elem_id="studio-estimate")
+            estimate_md = gr.Markdown(elem_id="studio-estimate")
             with gr.Row():
                 train_button = gr.Button("Train ESM", variant="primary", elem_id="train-button")
                 train_cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
@@ -358,7 +358,7 @@ def build(ctx, demo: gr.Blocks) -> None:
         + [components["example"].change, components["text_columns"].change],
         studio_estimate,
         studio_inputs,
-        estimate,
+        estimate_md,
         queue=False,
         show_progress="hidden",
         **private,

@@ -51,7 +51,7 @@ def rank_handler_seconds(*args: Any, **kwargs: Any) -> int:
 
 def training_handler_seconds(*args: Any, **kwargs: Any) -> int:
     """Duration for the app's ``train_esm`` handler: the GPU estimate with a margin, within 60-900 s."""
-    from hfselect_core.studio import estimate_training_seconds
+    from hfselect_core.estimate import estimate_training_seconds
 
     from .fields import STUDIO_FIELDS, bind
 
