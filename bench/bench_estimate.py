@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +36,9 @@ sys.path.insert(0, str(ROOT))
 THREADS = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 1
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, str(THREADS))
+if "thread-cpu" in sys.argv:
+    # Idle OpenMP workers sleep instead of spinning, so each thread's CPU time is its share of the work.
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
@@ -238,6 +242,49 @@ def summarise(rows: list[dict], settings: TrainingSettings, pool_size: int) -> l
     return out
 
 
+def _thread_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) of every thread of this process, by thread id (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def thread_cpu_speedup(spec: str, settings: TrainingSettings) -> dict:
+    """The two-thread speedup from CPU time alone, so a loaded machine does not distort it.
+
+    With idle OpenMP workers sleeping (OMP_WAIT_POLICY=PASSIVE), the main thread runs the serial
+    parts and its half of every parallel part: on a machine with two free cores the wall time is
+    about the main thread's CPU time. Speedup = one-thread CPU time / that, per run (1, 2, 1, 2).
+    """
+    from threadpoolctl import threadpool_limits
+
+    name, n = spec.split(":")
+    dataset = load_sample(name, int(n))
+    main = threading.get_native_id()
+    result: dict[int, list] = {1: [], 2: []}
+    for threads in (1, 2, 1, 2):
+        torch.set_num_threads(threads)
+        with threadpool_limits(limits=threads):
+            before = _thread_cpu()
+            run = timed_run(dataset, settings)
+            after = _thread_cpu()
+        main_cpu = after[main] - before.get(main, 0.0)
+        others = sum(v - before.get(k, 0.0) for k, v in after.items() if k != main)
+        row = {"threads": threads, "cpu": run["cpu"], "main_thread_cpu": main_cpu, "other_threads_cpu": others}
+        row.update(wall=run["wall"], load=[run["load_before"][0], run["load_after"][0]])
+        print(json.dumps(row), flush=True)
+        result[threads].append(row)
+    one = min(r["cpu"] for r in result[1])
+    two_main = min(r["main_thread_cpu"] for r in result[2])
+    return {"one_thread_cpu": one, "two_threads_main_cpu": two_main, "speedup": one / two_main}
+
+
 def table(rows: list[dict]) -> str:
     lines = [
         "| data | rows | tokens: mean / padded | estimate (1 thread) | actual CPU time (1 thread) | error "
@@ -257,7 +304,7 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("mode", choices=["calibrate", "validate", "speedup", "report"])
+    parser.add_argument("mode", choices=["calibrate", "validate", "speedup", "thread-cpu", "report"])
     parser.add_argument("--calibration-json", help="report: raw runs of calibrate --json")
     parser.add_argument("--validation-json", help="report: raw runs of validate --json")
     parser.add_argument("--out", help="report: write the summary (bench/estimate_runs.json) here")
@@ -272,6 +319,9 @@ def main() -> None:
     assert args.threads == THREADS
     settings = TrainingSettings()  # the app's defaults: 3 epochs, batch 32, 128 tokens
     pool_size = len(BundledESMSource(BUNDLED_MODEL_ID).load(BUNDLED_MODEL_ID).esms)
+    if args.mode == "thread-cpu":
+        print(json.dumps(thread_cpu_speedup(args.runs or "trec_coarse:100", settings), indent=1))
+        return
     if args.mode == "speedup":
         print(json.dumps(speedup(args.runs or "trec_coarse:100", settings, args.wait_quiet), indent=1))
         return

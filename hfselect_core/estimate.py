@@ -50,24 +50,28 @@ _CPU = {
     "logme_fixed": 0.03,
     "logme_per_example": 1e-5,
 }
-# Wall time = single-thread CPU time / the speedup of the threads torch uses (measured: see
-# _TWO_THREAD_SPEEDUP); beyond 4 threads a model this small gains little, so at most 4 count.
-_TWO_THREAD_SPEEDUP = 1.7
+# Wall time = single-thread CPU time / the speedup of the threads torch uses. Two threads: 1.9,
+# measured without a quiet machine (bench_estimate.py thread-cpu, trec_coarse 100 rows): with idle
+# OpenMP workers sleeping, the main thread of a two-thread run spent 6.3-6.5 s of CPU time (the
+# serial parts and half of each parallel one, which is the wall time when two cores are free) where
+# a one-thread run spent 12.2 s in all. Barrier waits cost no CPU time, so 1.9 is an upper bound.
+# More threads were not measured: each adds the same 0.9, and at most 4 count (a cautious cap).
+_TWO_THREAD_SPEEDUP = 1.9
 _MAX_USEFUL_THREADS = 4
 # One H100 (torch 2.11, bf16 autocast), measured earlier with the same model and short texts
 # (8,128 examples, ~16.5 tokens): fine-tuning 0.00082 s per example-epoch, both embeddings
 # 0.00016 s per example, ~10 s of CUDA warm-up; ZeroGPU's queueing is in "load". Already wall
-# seconds (no thread speedup). LogME on the GPU was not timed (small next to the rest).
+# seconds (no thread speedup); not re-measured this session (the GPU was another helper's).
 _CUDA = {
-    "load": 20.0,
+    "load": 20.0,  # the old "overhead": warm-up, model load, fit and saving together
     "step_fixed": 0.0,
-    "per_token": 2.7e-5,
-    "embed_fixed": 0.5,
-    "embed_per_token": 4.8e-6,
-    "fit": 0.5,
-    "check_fixed": 2.0,
-    "logme_fixed": 0.02,
-    "logme_per_example": 1e-6,
+    "per_token": 2.7e-5,  # 0.00082 s per example-epoch / ~30 padded tokens
+    "embed_fixed": 0.0,
+    "embed_per_token": 4.8e-6,  # 0.00016 s per example / (2 x 16.5 tokens)
+    "fit": 0.0,
+    "check_fixed": 0.0,
+    "logme_fixed": 0.02,  # a guess, as before: not timed
+    "logme_per_example": 0.0,
 }
 
 
