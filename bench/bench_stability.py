@@ -251,6 +251,133 @@ def time_stage(sizes: list[int], repeats: int, target: str = "tweet_eval_sentime
     return rows
 
 
+def examples_stage(examples_dir: Path, seeds: int = 5, min_share: float = 0.8) -> list[dict]:
+    """Is the head of each bundled example's ranking stable, as the product measures it?
+
+    For each example the product ranks the whole file (bundled MiniLM, bundled pool, default
+    stability) once per resampling seed. "Stable top k": each of the first k tasks of the order is
+    in the top k in at least ``min_share`` of the half-splits of every seed (``top_k_share`` with
+    top_k = k). Reported: the longest stable head (0-3), the top-3 share of the first three tasks
+    (mean over the seeds), the tasks tied with the leader, and the split-half Kendall tau of the
+    whole order (all tasks scored on both halves of each complementary half-split).
+    """
+    from dataclasses import replace
+
+    from hfselect_core.data import TargetDataset
+    from hfselect_core.ranking import DEFAULT_STABILITY, compute_task_ranking
+
+    st = core("stability")
+    _, weights, biases = load_pool()
+    rows = []
+    for ex in json.loads((examples_dir / "examples.json").read_text()):
+        data = TargetDataset.from_file(
+            examples_dir / ex["file"], ex["text_columns"], ex["label_column"], ex["task_type"], 100_000, 42
+        )
+        shares: dict[int, list[list[float]]] = {k: [] for k in (1, 2, 3)}
+        tied, names = [], None
+        for seed in range(seeds):
+            for k in (1, 2, 3):
+                ranking = compute_task_ranking(
+                    data, source="bundled", device="cpu", stability=replace(DEFAULT_STABILITY, seed=seed, top_k=k)
+                )
+                head = ranking.rows[:3]
+                names = names or [r.name for r in head]
+                shares[k].append([r.stability.top_k_share for r in head[:k]])
+                if k == 3:
+                    tied.append(len(ranking.tied_with_leader) - 1)
+        stable = 0
+        for k in (1, 2, 3):
+            if all(min(per_seed) >= min_share for per_seed in shares[k]):
+                stable = k
+        # Split-half tau of the whole order (the bundled pool in folder order; names are not needed).
+        from hfselect_core.embedding import BUNDLED_MODEL_ID, load_embedding_model
+
+        x = load_embedding_model(BUNDLED_MODEL_ID, device="cpu").embed(data.texts)
+        scores = st.resample_scores(x, data.labels, data.is_regression, weights, biases, st.StabilitySettings())
+        taus = [kendall_tau(scores[i], scores[i + 1]) for i in range(0, len(scores) - 1, 2)]
+        row = {
+            "example": ex["name"],
+            "rows": len(data),
+            "head": names,
+            "top3_share": np.mean(shares[3], axis=0).round(2).tolist(),
+            "stable_head": stable,
+            "tied_with_leader": float(np.mean(tied)),
+            "split_half_tau": float(np.mean(taus)),
+        }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def _old_stage(st, AffineLogME, x, y, regression, single, w, b):  # noqa: N803
+    """The stability stage as it was before 2026-11-26 03:00 (for the cost comparison): blocks of 8,
+    each resample scored from its own statistics, the next block only while one of the last two
+    places is tied with the leader (up to 3 blocks), order by mean rank."""
+    settings = st.StabilitySettings(max_candidates=8, order=st.ORDER_MEAN_RANK)
+    rows = st.resample_indices(len(y), settings.num_resamples, settings.method, settings.seed)
+    scorers = [AffineLogME(x[r], y[r], regression) for r in rows]
+    columns, m = [], 0
+    for _ in range(3):
+        stop = min(m + 8, len(single))
+        columns.append(np.stack([s.score_many(w[m:stop], b[m:stop]) for s in scorers]))
+        m = stop
+        scores = np.concatenate(columns, axis=1)
+        order = st.aggregate_order(scores, settings.order, single[:m])
+        summary = st.summarise(scores, order, settings)
+        if len(summary) < 3 or not any(t.tied_with_leader for t in summary[-2:]):
+            break
+    return m
+
+
+def stage_cost(cache: Path, targets: list[str], sizes: list[int], repeats: int) -> list[dict]:
+    """The stability stage alone against the scoring of the whole pool, on cached embeddings:
+    plain = AffineLogME of the 39 bundled maps (what a ranking with cached embeddings mostly is),
+    old = the previous stage, new = ``stability.iter_check_leaders`` with the default settings.
+    Interleaved in one process, median of ``repeats``; ratios are what to read (shared machine)."""
+    st = core("stability")
+    AffineLogME = core("logme").AffineLogME  # noqa: N806
+    _, weights, biases = load_pool()
+    out = []
+    for target in targets:
+        data = np.load(cache / f"{target}.npz")
+        for n in sizes:
+            x, y, regression = data["embeddings"][:n], data["labels"][:n], bool(data["regression"])
+            times: dict[str, list[float]] = {"plain": [], "old": [], "new": []}
+            counts = {}
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                single = AffineLogME(x, y, regression).score_many(weights, biases)
+                times["plain"].append(time.perf_counter() - t0)
+                order = np.argsort(-single, kind="stable")
+                w, b, s = weights[order], biases[order], single[order]
+                t0 = time.perf_counter()
+                counts["old"] = _old_stage(st, AffineLogME, x, y, regression, s, w, b)
+                times["old"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                gen = st.iter_check_leaders(x, y, regression, s, lambda i, j: (w[i:j], b[i:j]))
+                try:
+                    while True:
+                        next(gen)
+                except StopIteration as stop:
+                    counts["new"] = len(stop.value.order)
+                times["new"].append(time.perf_counter() - t0)
+            med = {k: float(np.median(v)) for k, v in times.items()}
+            row = {
+                "target": target,
+                "n": n,
+                "plain_s": round(med["plain"], 3),
+                "old_s": round(med["old"], 3),
+                "new_s": round(med["new"], 3),
+                "old_over_plain": round(med["old"] / med["plain"], 2),
+                "new_over_plain": round(med["new"] / med["plain"], 2),
+                "old_tasks": counts["old"],
+                "new_tasks": counts["new"],
+            }
+            print(json.dumps(row), flush=True)
+            out.append(row)
+    return out
+
+
 def product_rows(df, cache: Path, min_class: int = 10, candidates: int = 8):
     """The product's default order per sample pair: mean rank over half-splits of the top
     ``candidates`` when every class of the sample has ``min_class`` examples (ranking.effective_stability),
@@ -328,13 +455,15 @@ def reference_stage(cache: Path, n: int = 1000) -> list[dict]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["embed", "tau", "time", "summary", "reference", "all"])
+    parser.add_argument("stage", choices=["embed", "tau", "time", "stage", "summary", "reference", "examples", "all"])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/hfselect_stability_cache"))
     parser.add_argument("--targets", nargs="*", default=TARGETS)
     parser.add_argument("--sizes", nargs="*", type=int, default=[100, 250, 500, 1000])
     parser.add_argument("--pairs", type=int, default=2, help="disjoint sample pairs per target and size")
     parser.add_argument("--resamples", type=int, default=10)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--examples-dir", type=Path, default=ROOT / "assets" / "examples")
+    parser.add_argument("--seeds", type=int, default=5, help="resampling seeds for the examples stage")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--results", nargs="*", type=Path, default=[Path("/tmp/hfselect_stability_tau.json")])
     parser.add_argument("--out", type=Path, default=Path("/tmp/hfselect_stability_tau.json"))
@@ -349,3 +478,7 @@ if __name__ == "__main__":
         reference_stage(args.cache)
     if args.stage in ("time", "all"):
         time_stage(args.sizes, args.repeats)
+    if args.stage in ("stage", "all"):
+        stage_cost(args.cache, args.targets, args.sizes, args.repeats)
+    if args.stage in ("examples", "all"):
+        examples_stage(args.examples_dir, args.seeds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -282,3 +283,47 @@ def test_a_tie_group_reaching_the_last_resampled_places_is_followed(tiny_bert_di
     assert all(r.stability is not None for r in ranking)  # 3, then 6, then all 7 resampled
     assert len(ranking.tied_with_leader) >= 5
     assert "indistinguishable" in summary_markdown(ranking)
+
+
+# --- The bundled examples with the real MiniLM and the bundled pool (bench/RESULTS.md, "Stability") -----
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+
+
+def _example(name: str) -> tuple[dict, TargetDataset]:
+    meta = {e["name"]: e for e in json.loads((EXAMPLES_DIR / "examples.json").read_text())}[name]
+    data = TargetDataset.from_file(
+        EXAMPLES_DIR / meta["file"], meta["text_columns"], meta["label_column"], meta["task_type"], 100_000, 42
+    )
+    return meta, data
+
+
+def test_bundled_examples_are_large_enough_and_their_metadata_in_sync():
+    """Every example is above the small-sample threshold (no warning on the showcase), every class
+    has enough examples for half-splits, and examples.json / the .md cards give the real row counts."""
+    import re
+
+    for meta in json.loads((EXAMPLES_DIR / "examples.json").read_text()):
+        _, data = _example(meta["name"])
+        assert len(data) == meta["num_rows"] == len(pd.read_csv(EXAMPLES_DIR / meta["file"]))
+        assert sample_warnings(data) == [], meta["name"]
+        if not data.is_regression:
+            assert min(data.class_counts().values()) >= 2 * 10, meta["name"]  # >= 10 per half
+        card = (EXAMPLES_DIR / meta["file"]).with_suffix(".md").read_text()
+        assert re.search(rf"\*\*total\*\*\s*\|\s*{meta['num_rows']}\s*\|", card), meta["name"]
+        assert f"of {meta['num_rows']} " in card or f"contains {meta['num_rows']} " in card, meta["name"]
+
+
+@pytest.mark.slow
+def test_product_reviews_example_has_a_stable_leader():
+    """With the real MiniLM and the bundled pool the example's leader is stable (first in the
+    single-sample order, rank 1 in some half-split and in the top 3 of at least 80% of them, the
+    best mean rank); the other examples are measured by ``python -m bench.bench_stability examples``."""
+    from hfselect_core.embedding import BUNDLED_MODEL_ID
+
+    _, data = _example("product_reviews")
+    ranking = compute_task_ranking(data, base_model=BUNDLED_MODEL_ID, source="bundled", device="cpu")
+    best = ranking.rows[0].stability
+    assert best.rank_low == 1 and best.top_k_share >= 0.8
+    assert best.mean_rank == min(r.stability.mean_rank for r in ranking.rows if r.stability)
+    assert not ranking.warnings
