@@ -49,6 +49,10 @@ class Field:
         share_key: the key in share links (None: never shared).
         share_encode / share_parse: value -> link text, link text -> value (see :mod:`share`).
         share_omit_default: leave the field out of links while it has its default.
+        api_example: the value the API page shows for the parameter (instead of gradio's
+            placeholder such as "Hello!!").
+        api_default: the default API callers get when the form's own default is empty (shown on
+            the API page and sent by gradio_client when the parameter is left out).
     """
 
     name: str
@@ -64,6 +68,8 @@ class Field:
     share_encode: Callable[[Any], str] = share.encode_text
     share_parse: Callable[[str], Any] = share.parse_text
     share_omit_default: bool = True
+    api_example: Any = None
+    api_default: Any = None
 
 
 def _or_auto(value: Any) -> Any:
@@ -87,6 +93,8 @@ EXAMPLE = Field(
     selects_source=True,
     share_key="example",
     share_parse=share.parse_example,
+    api_example="product_reviews",
+    api_default="product_reviews",
 )
 FILE = Field(
     "file",
@@ -102,6 +110,7 @@ DATASET_ID = Field(
     selects_source=True,
     share_key="dataset",
     share_parse=share.parse_stripped,
+    api_example="stanfordnlp/imdb",
 )
 SUBSET = Field("subset", doc="Hub dataset subset/config, or empty.", source="hub", share_key="subset")
 SPLIT = Field(
@@ -178,6 +187,7 @@ RANK_FIELDS: tuple[Field, ...] = (
         "keep only ESMs whose task id contains this text.",
         "advanced",
         lambda ctx: gr.Textbox("", label="Task id contains", placeholder="e.g. glue"),
+        api_example="",
     ),
     Field(
         "language",
@@ -185,6 +195,7 @@ RANK_FIELDS: tuple[Field, ...] = (
         'keep only ESMs of this language code, e.g. "en".',
         "advanced",
         lambda ctx: gr.Textbox("", label="Language code", placeholder="e.g. en"),
+        api_example="",
     ),
     Field(
         "base_model",
@@ -390,6 +401,33 @@ def form_handler(
     handler.__name__ = handler.__qualname__ = name
     handler.__doc__ = doc
     return handler
+
+
+def document_api(demo: gr.Blocks, endpoint: str, fields: Sequence[Field]) -> None:
+    """Show the fields' ``api_example`` / ``api_default`` on the API page of ``endpoint``.
+
+    Gradio fills the page and the client's defaults from the components (a textbox's example is
+    "Hello!!", an empty dropdown's default None); the table knows better values. This wraps
+    ``demo.get_api_info`` (what /info, the API page and gradio_client read) once per endpoint.
+    """
+    by_name = {f.name: f for f in fields}
+    original = demo.get_api_info
+
+    def get_api_info(*args, **kwargs):
+        info = original(*args, **kwargs)
+        endpoint_info = (info or {}).get("named_endpoints", {}).get(endpoint) or {}
+        for param in endpoint_info.get("parameters", []):
+            field = by_name.get(param.get("parameter_name"))
+            if field is None:
+                continue
+            if field.api_example is not None:
+                param["example_input"] = field.api_example
+            if field.api_default is not None and param.get("parameter_default") is None:
+                param["parameter_has_default"] = True
+                param["parameter_default"] = field.api_default
+        return info
+
+    demo.get_api_info = get_api_info
 
 
 def validator_signature(fields: Sequence[Field]) -> inspect.Signature:

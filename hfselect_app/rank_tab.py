@@ -8,6 +8,7 @@ from the same table. Results are drawn by :mod:`hfselect_app.presenters`.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -23,8 +24,9 @@ from hfselect_core.ranking import iter_task_ranking
 from . import fields, plots, presenters, share, targets
 from .admission import admit, admitted, cancel_waiting, refusal_outputs
 from .picker import fill_example, target_picker
+from .progress import CANCELLED, RANK_STAGES, StagedStatus
 from .settings import AppSettings
-from .text import error_message, fix_form_status, md_message, ordered_outputs, progress_text, warn
+from .text import error_message, fix_form_status, md_message, ordered_outputs, warn
 from .validators import field_errors
 from .zerogpu import on_zero_gpu, rank_handler_seconds
 
@@ -40,7 +42,8 @@ PICKER_IDS = {
     "task_type": "task-type",
 }
 # The /rank API's outputs, in order (gradio_client callers read them by position).
-OUTPUTS = ("status", "summary", "table", "skipped", "bar", "hist", "size", "csv", "json", "raw", "result_id")
+# "raw" and "result_id" are States (not sent to API callers); "result" is the machine-readable result.
+OUTPUTS = ("status", "summary", "table", "skipped", "bar", "hist", "size", "csv", "json", "raw", "result_id", "result")
 
 __all__ = ["FIELDS", "OUTPUTS", "RankForm", "autorun_rank", "build", "rank", "show_stored_result", "validate_form"]
 
@@ -67,7 +70,15 @@ def finished_outputs(status: str, ranking, top_k: Any, result_id: str = "") -> t
         json=json,
         raw=view.raw,
         result_id=result_id,
+        result=result_payload(ranking, result_id),
     )
+
+
+def result_payload(ranking, result_id: str = "") -> dict:
+    """The ranking for API callers: plain task ids and numbers, baseline and stability (JSON types only)."""
+    payload = json.loads(ranking.to_json())
+    payload["result_id"] = result_id or None
+    return payload
 
 
 def _cache_plan(form, token):
@@ -101,8 +112,10 @@ def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None) -> Iter
         warn(" ".join(messages))
         yield outputs(fix_form_status(messages))
         return
+    staged = StagedStatus(RANK_STAGES, "Ranking")
+    token = None
     try:
-        yield outputs("⏳ Loading the target data...")
+        yield outputs(staged.update("Target data", message="reading the sample"))
         progress(0.0, desc="Loading the target data")
         # A signed-in user's token reaches gated datasets and ESMs; it is never logged or shown.
         token = oauth_token.token if oauth_token is not None else None
@@ -113,7 +126,7 @@ def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None) -> Iter
             yield finished_outputs(presenters.cached_status(stored), stored.ranking, form.top_k, shared_id)
             return
         dataset = targets.build_dataset(form, token=token)
-        yield outputs(f"⏳ Target data: {md_message(dataset.summary())}")
+        yield outputs(staged.update("Target data", 1, 1, dataset.summary()))
         ranking = None
         events = iter_task_ranking(
             dataset,
@@ -130,7 +143,7 @@ def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None) -> Iter
                 warn(event.message)
             frac = event.done / event.total if event.total else None
             progress(frac, desc=f"{event.stage} {event.done}/{event.total}" if event.total else event.stage)
-            yield outputs(progress_text(event.stage, event.done, event.total, event.message))
+            yield outputs(staged.update(event.stage, event.done, event.total, event.message))
         if ranking is None:
             raise HFSelectError("The ranking stopped before it finished.")
         result_id = ""
@@ -139,7 +152,7 @@ def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None) -> Iter
             result_id = "" if plan.restricted else result_id  # gated/private inputs: never offered as a link
         yield finished_outputs(f"✅ Done: {dataset.summary()}.", ranking, form.top_k, result_id)
     except Exception as e:  # noqa: BLE001 - the app must keep serving and never show a traceback
-        msg = error_message(e)
+        msg = targets.filter_error(form, e, token) or error_message(e)
         warn(msg)
         yield outputs(f"❌ {md_message(msg)}")
 
@@ -180,13 +193,44 @@ def make_result_link(base_url: str, result_id: str | None) -> str:
     return share.result_url(base_url, result_id) if result_cache.is_result_id(result_id) else ""
 
 
-def make_share_link(base_url: str, *args: Any) -> str:
-    """The link that fills the form in as it is now (``args``: the rank fields, in table order)."""
+def make_share_link(base_url: str, *args: Any) -> tuple[str, str]:
+    """(link, note): the link that fills the form in as it is now (``args``: the rank fields, in
+    table order), and a line saying why there is none (an uploaded file cannot travel in a link)."""
     try:
         form = RankForm(**fields.bind(FIELDS, args, {}))
-        return share.share_url(FIELDS, base_url, form)
     except (TypeError, ValueError):
-        return ""
+        return "", ""
+    return share.form_link(FIELDS, base_url, form)
+
+
+# Labels of the outputs without one of their own: gradio_client and the API page name outputs by label.
+API_LABELS = {
+    "status": "Status",
+    "summary": "Summary",
+    "table": "Ranking table",
+    "skipped": "Skipped ESMs",
+    "bar": "Top k",
+    "hist": "Score distribution",
+    "size": "Score vs. training-set size",
+    "csv": "CSV file",
+    "json": "JSON file",
+}
+
+
+def running_buttons() -> tuple:
+    """Rank locked and Cancel offered while a ranking runs."""
+    return gr.Button(interactive=False), gr.Button(interactive=True)
+
+
+def idle_buttons() -> tuple:
+    """Rank offered again and Cancel locked, however the ranking ended (done, error, refused)."""
+    return gr.Button(interactive=True), gr.Button(interactive=False)
+
+
+def cancelled(request: gr.Request | None = None) -> tuple:
+    """The Cancel button: a neutral status (the previous results stay), Rank offered again."""
+    cancel_waiting(request)
+    return (CANCELLED, *idle_buttons())
 
 
 def load_values(request: gr.Request | None) -> dict[str, Any]:
@@ -276,11 +320,11 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
                 gr.Markdown(presenters.limits_markdown())
             with gr.Row():
                 rank_button = gr.Button("Rank", variant="primary", elem_id="rank-button")
-                cancel_button = gr.Button("Cancel", variant="stop")
+                cancel_button = gr.Button("Cancel", variant="stop", interactive=False, elem_id="cancel-button")
             rank_status = gr.Markdown(elem_id="rank-status")
             with gr.Accordion("Share link", open=True):
                 share_box = gr.Textbox(label="Link with this form filled in", buttons=["copy"], elem_id="share-link")
-                share_button = gr.Button("Update link", size="sm")
+                share_note = gr.Markdown(elem_id="share-note")
                 result_link = gr.Textbox(
                     label="Link to this result (the stored ranking: nothing is recomputed, no data in it)",
                     buttons=["copy"],
@@ -291,17 +335,23 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
     summary = gr.Markdown(elem_id="summary")
     with gr.Accordion("About the method: what the scores mean, the evidence, the limits", open=False):
         gr.Markdown(presenters.ABOUT_METHOD, elem_id="about-method")
-    results = gr.Dataframe(
-        presenters.empty_results(),
-        datatype=presenters.RESULT_DATATYPES,
-        interactive=False,
-        show_search="filter",
-        buttons=["copy", "fullscreen"],
-        pinned_columns=2,
-        max_height=520,
-        label="Ranking: a relative order of candidate tasks (higher score = more promising; rank interval and ties from resampling)",
-        elem_id="results",
+    # The leaderboard (sortable HTML, drawn from the raw ranking after each run) is what people read;
+    # the full table below keeps every column numeric for copying, searching and the API.
+    leaderboard = gr.HTML(
+        presenters.leaderboard_html(None), js_on_load=presenters.LEADERBOARD_JS, elem_id="results", padding=False
     )
+    with gr.Accordion("All columns (table to copy, search or open full screen)", open=False):
+        results = gr.Dataframe(
+            presenters.empty_results(),
+            datatype=presenters.RESULT_DATATYPES,
+            interactive=False,
+            show_search="filter",
+            buttons=["copy", "fullscreen"],
+            pinned_columns=2,
+            max_height=520,
+            label="Ranking: a relative order of candidate tasks (higher score = more promising; rank interval and ties from resampling)",
+            elem_id="results-table",
+        )
     with gr.Row():
         csv_button = gr.DownloadButton("Download CSV", value=None, size="sm")
         json_button = gr.DownloadButton("Download JSON", value=None, size="sm")
@@ -309,10 +359,13 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
         skipped = gr.Dataframe(pd.DataFrame(columns=["ESM", "Reason"]), interactive=False, wrap=True)
     components.update(fields.build_components(FIELDS, "plots", ctx))
     top_k = components["top_k"]
-    bar_plot = gr.Plot(plots.empty_figure(), label="Top k", elem_id="bar-plot")
+    # The figures carry their own titles: a Gradio label on top would repeat them.
+    bar_plot = gr.Plot(plots.empty_figure(), label="Top k", show_label=False, elem_id="bar-plot")
     with gr.Row():
-        hist_plot = gr.Plot(plots.empty_figure(), label="Score distribution", elem_id="hist-plot")
-        size_plot = gr.Plot(plots.empty_figure(), label="Score vs. training-set size", elem_id="size-plot")
+        hist_plot = gr.Plot(plots.empty_figure(), label="Score distribution", show_label=False, elem_id="hist-plot")
+        size_plot = gr.Plot(
+            plots.empty_figure(), label="Score vs. training-set size", show_label=False, elem_id="size-plot"
+        )
 
     # --- events ----------------------------------------------------------------------------
     picker.wire()
@@ -331,22 +384,48 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
         "raw": raw_table,
         "result_id": result_ref,
     }
+    named_outputs["result"] = gr.JSON(visible=False, label="Result (JSON)", elem_id="result-json")
+    for name, component in named_outputs.items():
+        if name in API_LABELS and not getattr(component, "label", None):
+            component.label = API_LABELS[name]  # the API page and gradio_client name outputs by label
     rank_outputs = [named_outputs[name] for name in OUTPUTS]
     share_inputs = [base_url, *rank_inputs]
-    rank_event = rank_button.click(
-        rank,
-        rank_inputs,
-        rank_outputs,
-        api_name="rank",
-        concurrency_limit=2,
-        concurrency_id="rank",
-        validator=validate_rank,
+    buttons = [rank_button, cancel_button]
+    job = {"concurrency_limit": 2, "concurrency_id": "rank", "show_progress": "hidden"}
+    # The page's Rank: checked field by field before queueing (messages at the inputs), Rank locked
+    # while it runs. API callers get the same handler without the validator (the API event below),
+    # so a bad input comes back as the status message instead of a client-side ValidationError.
+    locked = rank_button.click(running_buttons, None, buttons, queue=False, **private)
+    rank_event = locked.then(
+        rank, rank_inputs, rank_outputs, validator=validate_rank, api_name="rank_page", **job, **private
     )
-    rank_event.then(make_share_link, share_inputs, share_box, **private)
-    rank_event.then(make_result_link, [base_url, result_ref], result_link, **private)
-    cancel_button.click(cancel_waiting, None, rank_status, cancels=[rank_event], queue=False, **private)
-    share_button.click(make_share_link, share_inputs, share_box, **private)
-    top_k.release(replot, [raw_table, top_k], [bar_plot, hist_plot, size_plot], **private)
+    unlocked = rank_event.then(idle_buttons, None, buttons, queue=False, **private)
+    unlocked.then(make_result_link, [base_url, result_ref], result_link, **private)
+    api_trigger = gr.Button(visible=False, elem_id="rank-api")
+    api_trigger.click(rank, rank_inputs, rank_outputs, api_name="rank", **job)
+    cancel_button.click(cancelled, None, [rank_status, *buttons], cancels=[rank_event], queue=False, **private)
+    # The share link follows the form: every change of a field (an example picked, a column, a number).
+    gr.on(
+        [c.change for c in rank_inputs] + [base_url.change],
+        make_share_link,
+        share_inputs,
+        [share_box, share_note],
+        queue=False,
+        show_progress="hidden",
+        trigger_mode="always_last",
+        **private,
+    )
+    fields.document_api(demo, "/rank", FIELDS)
+    # Any change of top k redraws (typing, arrow keys, dragging); only the newest value is drawn.
+    top_k.change(
+        replot,
+        [raw_table, top_k],
+        [bar_plot, hist_plot, size_plot],
+        trigger_mode="always_last",
+        show_progress="hidden",
+        **private,
+    )
+    rank_event.then(presenters.leaderboard_html, raw_table, leaderboard, show_progress="hidden", **private)
 
     # Deep links: on_load returns values by name; here the names become components.
     by_name = {
@@ -370,8 +449,9 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
         rank_outputs,
         concurrency_limit=2,
         concurrency_id="rank",
+        show_progress="hidden",
         **private,
     )
-    auto_event.then(make_share_link, share_inputs, share_box, **private)
     auto_event.then(make_result_link, [base_url, result_ref], result_link, **private)
+    auto_event.then(presenters.leaderboard_html, raw_table, leaderboard, show_progress="hidden", **private)
     cancel_button.click(None, None, None, cancels=[auto_event], queue=False, **private)

@@ -120,6 +120,8 @@ def share_query(fields: Sequence, form: Any, autorun: bool = False) -> str:
     for field in fields:
         if not field.share_key or (field.source and field.source != source):
             continue
+        if source == "file" and field.section == "target":
+            continue  # columns of a file the link cannot carry would only fail on the Examples tab
         text = field.share_encode(getattr(form, field.name))
         if not text or (field.share_omit_default and text == field.share_encode(field.default)):
             continue
@@ -176,6 +178,19 @@ def share_url(fields: Sequence, base_url: str, form: Any, autorun: bool = False)
     query = share_query(fields, form, autorun)
     base = (base_url or "").split("?")[0]
     return f"{base}?{query}" if query else base
+
+
+UPLOAD_NOT_IN_LINK = (
+    "An uploaded file cannot travel in a link (links carry no data). Rank it, then share the "
+    "**link to this result** below: it opens the stored ranking without the file."
+)
+
+
+def form_link(fields: Sequence, base_url: str, form: Any) -> tuple[str, str]:
+    """(link, note) for the form as it is now: no link for an uploaded file, and the note says why."""
+    if source_of(form) == "file":
+        return "", UPLOAD_NOT_IN_LINK
+    return share_url(fields, base_url, form), ""
 
 
 def result_url(base_url: str, result_id: str) -> str:

@@ -202,3 +202,31 @@ def task_meta(form: Any) -> dict:
             "task_split": (form.split or "").strip() or None,
         }
     return {}
+
+
+def filter_error(form: Any, error: Exception, token: str | None = None) -> str | None:
+    """The message for a ranking that found no ESM because of the form's filters (None otherwise).
+
+    The core only knows that no ESM was left; when the base model does have ESMs, the filter is
+    what the user must change, so the message names it.
+    """
+    from hfselect_core.errors import NoESMsFoundError
+    from hfselect_core.sources import esm_coverage
+
+    filters = form_filters(form)
+    if not isinstance(error, NoESMsFoundError) or not (filters.task_contains or filters.language):
+        return None
+    coverage = esm_coverage(include_hub=(form.pool or "auto") != "bundled", token=token)
+    available = max(coverage["bundled"].get(form.base_model, 0), coverage["hub"].get(form.base_model, 0))
+    if not available:
+        return None
+    parts = []
+    if filters.task_contains:
+        parts.append(f"the task filter '{filters.task_contains}'")
+    if filters.language:
+        parts.append(f"the language filter '{filters.language}'")
+    return (
+        f"No ESM matches {' and '.join(parts)} among the {available} ESMs for base model "
+        f"'{form.base_model}'. Clear the filter or try another spelling (the task filter matches part of a "
+        "task id, e.g. 'glue' or 'imdb'; the language filter is a code such as 'en')."
+    )
