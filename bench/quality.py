@@ -49,7 +49,7 @@ from hfselect_core import (  # noqa: E402
     stability,  # noqa: E402
 )
 from hfselect_core.embedding import PRECISION_ENV  # noqa: E402
-from hfselect_core.logme import AffineLogME, logme  # noqa: E402
+from hfselect_core.logme import AffineLogME, logme, unit_logme_many  # noqa: E402
 from hfselect_core.ranking import DEFAULT_STABILITY, effective_stability  # noqa: E402
 from hfselect_core.sources import bundled_pool_dir  # noqa: E402
 
@@ -193,9 +193,7 @@ def _logme_each(features, sample):
 
 def score_unit(x, sample, w, b, seed):
     """LogME of the mapped embeddings scaled back to unit length (the base model normalises)."""
-    f = _mapped(x, w, b)
-    f /= np.linalg.norm(f, axis=2, keepdims=True).clip(1e-12)
-    return _logme_each(f, sample)
+    return unit_logme_many(x, sample.labels, sample.is_regression, w, b)
 
 
 def score_standardised(x, sample, w, b, seed):
