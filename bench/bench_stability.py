@@ -110,7 +110,12 @@ def load_pool(device: str = "cpu"):
     """The bundled pool as (names, weights (K, d, d), biases (K, d)); names are the pool's folder names."""
     from safetensors.numpy import load_file
 
-    root = ROOT / "assets" / "esms" / "sentence-transformers__all-MiniLM-L6-v2"
+    # The product's assets folder (HFSELECT_ASSETS_DIR when set, e.g. a committed pool exported elsewhere).
+    root = (
+        Path(os.environ.get("HFSELECT_ASSETS_DIR") or ROOT / "assets")
+        / "esms"
+        / "sentence-transformers__all-MiniLM-L6-v2"
+    )
     names, weights, biases = [], [], []
     for folder in sorted(p for p in root.iterdir() if (p / "model.safetensors").is_file()):
         tensors = load_file(str(folder / "model.safetensors"))
@@ -274,7 +279,7 @@ def examples_stage(examples_dir: Path, seeds: int = 5, min_share: float = 0.8) -
             examples_dir / ex["file"], ex["text_columns"], ex["label_column"], ex["task_type"], 100_000, 42
         )
         shares: dict[int, list[list[float]]] = {k: [] for k in (1, 2, 3)}
-        tied, names = [], None
+        tied, names, reference = [], None, None
         for seed in range(seeds):
             for k in (1, 2, 3):
                 ranking = compute_task_ranking(
@@ -282,6 +287,7 @@ def examples_stage(examples_dir: Path, seeds: int = 5, min_share: float = 0.8) -
                 )
                 head = ranking.rows[:3]
                 names = names or [r.name for r in head]
+                reference = ranking.baseline
                 shares[k].append([r.stability.top_k_share for r in head[:k]])
                 if k == 3:
                     tied.append(len(ranking.tied_with_leader) - 1)
@@ -302,6 +308,7 @@ def examples_stage(examples_dir: Path, seeds: int = 5, min_share: float = 0.8) -
             "top3_share": np.mean(shares[3], axis=0).round(2).tolist(),
             "stable_head": stable,
             "tied_with_leader": float(np.mean(tied)),
+            "reference_line": reference,
             "split_half_tau": float(np.mean(taus)),
         }
         print(json.dumps(row), flush=True)
@@ -327,6 +334,55 @@ def _old_stage(st, AffineLogME, x, y, regression, single, w, b):  # noqa: N803
         if len(summary) < 3 or not any(t.tied_with_leader for t in summary[-2:]):
             break
     return m
+
+
+def head_fidelity(cache: Path, targets: list[str], sizes: list[int]) -> list[dict]:
+    """What resampling only the head loses: per sample, the default (block-wise) check against
+    resampling every task of the pool on the same half-splits. Compared for the first three tasks:
+    top-3 share (max abs difference), rank interval, tie with the leader; and the tasks resampled."""
+    st = core("stability")
+    AffineLogME = core("logme").AffineLogME  # noqa: N806
+    names, weights, biases = load_pool()
+    out = []
+    for target in targets:
+        data = np.load(cache / f"{target}.npz")
+        keep = [i for i, name in enumerate(names) if name != target]
+        w_all, b_all = weights[keep], biases[keep]
+        for n in sizes:
+            for start in range(0, min(len(data["labels"]), 2 * n), n):
+                x, y = data["embeddings"][start : start + n], data["labels"][start : start + n]
+                regression = bool(data["regression"])
+                if len(y) < n:
+                    break
+                single = AffineLogME(x, y, regression).score_many(w_all, b_all)
+                order = np.argsort(-single, kind="stable")
+                w, b, s = w_all[order], b_all[order], single[order]
+                checks = {}
+                for label, settings in (
+                    ("head", st.StabilitySettings()),
+                    ("all", st.StabilitySettings(max_candidates=0)),
+                ):
+                    gen = st.iter_check_leaders(x, y, regression, s, lambda i, j: (w[i:j], b[i:j]), settings)
+                    try:
+                        while True:
+                            next(gen)
+                    except StopIteration as stop:
+                        checks[label] = {j: t for j, t in zip(stop.value.order, stop.value.tasks)}
+                head, full = checks["head"], checks["all"]
+                row = {
+                    "target": target,
+                    "n": n,
+                    "start": start,
+                    "resampled": len(head),
+                    "max_share_diff": max(abs(head[j].top_k_share - full[j].top_k_share) for j in range(3)),
+                    "same_intervals": all(
+                        (head[j].rank_low, head[j].rank_high) == (full[j].rank_low, full[j].rank_high) for j in range(3)
+                    ),
+                    "same_ties": all(head[j].tied_with_leader == full[j].tied_with_leader for j in head),
+                }
+                print(json.dumps(row), flush=True)
+                out.append(row)
+    return out
 
 
 def stage_cost(cache: Path, targets: list[str], sizes: list[int], repeats: int) -> list[dict]:
@@ -424,6 +480,50 @@ def summarise_tau(paths: list[Path], cache: Path) -> str:
     return "\n".join(lines)
 
 
+def paired_table(paths: list[Path], cache: Path, min_class: int = 10, draws: int = 4000) -> str:
+    """Each aggregated order minus the single-sample order on the same sample pairs, with the
+    product's small-class rule applied to both (a pair whose sample has a class under ``min_class``
+    keeps the single order); mean over pairs and a 95% bootstrap interval over targets."""
+    import pandas as pd
+
+    df = pd.concat([pd.DataFrame(json.loads(p.read_text())) for p in paths if p.exists()], ignore_index=True)
+    for m in ("regret5", "regret1"):
+        df[m] = df[[f"{m}_0", f"{m}_1"]].mean(axis=1) if f"{m}_0" in df else np.nan
+    metrics = ["tau", "same_top1", "top3_overlap", "regret5", "regret1"]
+    single = df[df["order"] == "single"].set_index(["target", "n", "pair"])
+    passes = {}
+    for target, n, pair in single.index:
+        data = np.load(cache / f"{target}.npz")
+        y, regression = data["labels"], bool(data["regression"])
+        passes[(target, n, pair)] = [
+            regression
+            or np.unique(y[(2 * pair + s) * n : (2 * pair + s + 1) * n], return_counts=True)[1].min() >= min_class
+            for s in range(2)
+        ]
+    rng = np.random.default_rng(0)
+    lines = [
+        "| order (small-class rule applied) | pairs | " + " | ".join(f"delta {m} [95% CI]" for m in metrics) + " |",
+        "|---" * (len(metrics) + 2) + "|",
+    ]
+    for order in sorted(set(df["order"]) - {"single"}):
+        g = df[df["order"] == order].set_index(["target", "n", "pair"])
+        rows = []
+        for key in g.index:
+            if passes[key][0] != passes[key][1]:
+                continue
+            chosen = g.loc[key] if passes[key][0] else single.loc[key]
+            rows.append({"target": key[0], **{m: chosen[m] - single.loc[key][m] for m in metrics}})
+        r = pd.DataFrame(rows)
+        cells = []
+        for m in metrics:
+            per_target = r.groupby("target")[m].mean().dropna().to_numpy()
+            boots = [per_target[rng.integers(0, len(per_target), len(per_target))].mean() for _ in range(draws)]
+            low, high = np.percentile(boots, [2.5, 97.5])
+            cells.append(f"{r[m].mean():+.3f} [{low:+.3f}, {high:+.3f}]")
+        lines.append(f"| {order} | {len(r)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def reference_stage(cache: Path, n: int = 1000) -> list[dict]:
     """Does scoring above the reference line (no intermediate task) mean that a task helped?
     Counts, per target with real transfers, the tasks scoring above it on n rows and the tasks
@@ -455,7 +555,9 @@ def reference_stage(cache: Path, n: int = 1000) -> list[dict]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["embed", "tau", "time", "stage", "summary", "reference", "examples", "all"])
+    parser.add_argument(
+        "stage", choices=["embed", "tau", "time", "stage", "fidelity", "summary", "reference", "examples", "all"]
+    )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/hfselect_stability_cache"))
     parser.add_argument("--targets", nargs="*", default=TARGETS)
     parser.add_argument("--sizes", nargs="*", type=int, default=[100, 250, 500, 1000])
@@ -474,10 +576,14 @@ if __name__ == "__main__":
         tau_stage(args.cache, args.targets, args.sizes, args.pairs, args.device, args.resamples, args.out)
     if args.stage in ("summary", "all"):
         print(summarise_tau(args.results, args.cache))
+        print()
+        print(paired_table(args.results, args.cache))
     if args.stage in ("reference", "all"):
         reference_stage(args.cache)
     if args.stage in ("time", "all"):
         time_stage(args.sizes, args.repeats)
+    if args.stage in ("fidelity", "all"):
+        head_fidelity(args.cache, args.targets, args.sizes)
     if args.stage in ("stage", "all"):
         stage_cost(args.cache, args.targets, args.sizes, args.repeats)
     if args.stage in ("examples", "all"):

@@ -8,8 +8,9 @@ repeated rows (with N close to d a bootstrap resample scores far above the sampl
 its spread says more about the duplicates than about the data. Only LogME's d x d statistics
 and the per-ESM spectral step are redone; the embeddings are computed once. Resampling is limited
 to the leading candidates: the top k and one more first, then the next block of tasks only while
-the last resampled place is still in contention (it reaches the top k in some resample, or is
-tied with the leader), so a tie group is followed to its end and a clear head costs little.
+the last resampled place is still in contention (it is in the top k in a fifth of the resamples
+or more, or is tied with the leader), so a tie group is followed to its end and a clear head
+costs little.
 
 Per task this gives a rank interval (the central ``interval`` share of its ranks over the
 resamples), the share of resamples in which it is in the top k, its mean rank and mean score.
@@ -343,10 +344,16 @@ def _check_stop(should_stop: Callable[[], bool] | None) -> None:
         raise CancelledError()
 
 
+# A resampled task in the top k in at least this share of the resamples may have neighbours below
+# it that reach the top k too: the next block is then resampled. Below it, the tasks left out can
+# move a shown top-k share by about that much at most (measured: bench/RESULTS.md, "Stability").
+CONTENTION_SHARE = 0.2
+
+
 def in_contention(task: TaskStability, top_k: int) -> bool:
-    """Whether a task could still change the head: it reaches the top k in some resample, or is
-    tied with the leader (its rank interval overlaps the leader's)."""
-    return task.rank_low <= top_k or task.tied_with_leader
+    """Whether a task could still change the head: it is tied with the leader (its rank interval
+    overlaps the leader's), or in the top k in at least :data:`CONTENTION_SHARE` of the resamples."""
+    return task.tied_with_leader or task.top_k_share >= CONTENTION_SHARE
 
 
 def iter_check_leaders(
