@@ -11,13 +11,14 @@ import inspect
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 
 from hfselect_core import limits
 from hfselect_core.errors import BusyError, HFSelectError
 
+from .progress import CANCELLED
 from .text import md_message, warn
 
 
@@ -27,6 +28,9 @@ class Ticket:
     ip: str
     since: float
     running: bool = False
+    # Set by Cancel: the running job checks it between units of work (``should_stop``), so it
+    # stops inside a long step too, not only when Gradio stops asking for its next update.
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 class JobAdmission:
@@ -104,6 +108,15 @@ class JobAdmission:
         with self._lock:
             self._tickets = [t for t in self._tickets if t is not ticket]
 
+    def stop_session(self, session: str) -> int:
+        """Ask every job of ``session`` to stop: a running one at its next check (``should_stop``), a
+        waiting one as soon as it starts (its ticket is kept until then, so it still counts)."""
+        with self._lock:
+            mine = [t for t in self._tickets if t.session == session]
+        for ticket in mine:
+            ticket.stop.set()
+        return len(mine)
+
     def drop_waiting(self, session: str) -> int:
         """Give back the waiting tickets of ``session`` (its queued jobs were cancelled)."""
         with self._lock:
@@ -155,13 +168,20 @@ def admitted(what: str, n_outputs: int) -> Callable[[Callable], Callable]:
     """Run a generator handler under a JobAdmission ticket, given back however the job ends.
 
     The handler gets a ``request`` parameter (gradio injects it by its type); direct Python calls
-    without one are not counted. A job that arrives without a waiting ticket (the share-link
+    without one are not counted. A handler with a ``should_stop`` parameter is given the ticket's
+    stop check (true once the client pressed Cancel). A job that arrives without a waiting ticket (the share-link
     autorun has no validator) is admitted here or turned away with the reason.
     """
 
     def decorate(fn: Callable) -> Callable:
         signature = inspect.signature(fn)
-        index = len(signature.parameters)
+        params = list(signature.parameters.values())
+        keyword_only = [p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        positional = [p for p in params if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        # gradio passes the inputs and its special arguments by position; a keyword-only
+        # ``should_stop`` stays out of its way (and out of the API).
+        index = len(positional)
+        takes_stop = any(p.name == "should_stop" for p in keyword_only)
 
         @functools.wraps(fn)
         def run(*args, **kwargs):
@@ -176,6 +196,12 @@ def admitted(what: str, n_outputs: int) -> Callable[[Callable], Callable]:
                         yield refusal_outputs(refused, n_outputs)
                         return
                 ticket = JOBS.start(session, ip)
+                if ticket.stop.is_set():  # cancelled while it waited in the queue
+                    JOBS.finish(ticket)
+                    yield (CANCELLED,) + (gr.skip(),) * (n_outputs - 1)
+                    return
+                if takes_stop and kwargs.get("should_stop") is None:
+                    kwargs["should_stop"] = ticket.stop.is_set
             try:
                 yield from fn(*args, **kwargs)
             finally:
@@ -185,7 +211,7 @@ def admitted(what: str, n_outputs: int) -> Callable[[Callable], Callable]:
         extra = inspect.Parameter(
             "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request | None
         )
-        run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), extra])
+        run.__signature__ = signature.replace(parameters=[*positional, extra, *keyword_only])
         run.__annotations__ = {**getattr(fn, "__annotations__", {}), "request": gr.Request | None}
         return run
 
@@ -193,7 +219,8 @@ def admitted(what: str, n_outputs: int) -> Callable[[Callable], Callable]:
 
 
 def cancel_waiting(request: gr.Request | None = None) -> str:
-    """The Cancel buttons: queued jobs of this session give their tickets back (running ones do on exit)."""
+    """The Cancel buttons: this session's jobs stop, a running one at its next check (between two
+    ESMs or batches), a waiting one when it starts; each gives its ticket back as it ends."""
     if request is not None:
-        JOBS.drop_waiting(request_client(request)[0])
+        JOBS.stop_session(request_client(request)[0])
     return "Cancelled."

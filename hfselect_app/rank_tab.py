@@ -17,7 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from hfselect_core import result_cache
-from hfselect_core.errors import HFSelectError
+from hfselect_core.errors import CancelledError, HFSelectError
 from hfselect_core.hub import hub_reachable
 from hfselect_core.ranking import iter_task_ranking
 
@@ -106,7 +106,7 @@ def validate_form(form: Any) -> list[str]:
     return [e.message for e in field_errors(FIELDS, form)]
 
 
-def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None) -> Iterator[tuple]:
+def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None, should_stop=None) -> Iterator[tuple]:
     messages = validate_form(form)
     if messages:
         warn(" ".join(messages))
@@ -134,11 +134,14 @@ def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None) -> Iter
             source=plan.sources if plan is not None else form.pool,
             filters=targets.form_filters(form),
             token=token,
+            should_stop=should_stop,
         )
         for event in events:
             if event.ranking is not None:
                 ranking = event.ranking
                 break
+            if should_stop is not None and should_stop():
+                raise CancelledError()
             if event.stage == "Warning":  # a sample too small to be stable: say so before scoring
                 warn(event.message)
             frac = event.done / event.total if event.total else None
@@ -151,6 +154,8 @@ def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None) -> Iter
             result_id = result_cache.default_cache().put(plan.key, ranking, plan.restricted, plan.target_label)
             result_id = "" if plan.restricted else result_id  # gated/private inputs: never offered as a link
         yield finished_outputs(f"✅ Done: {dataset.summary()}.", ranking, form.top_k, result_id)
+    except CancelledError:
+        yield outputs(CANCELLED)  # the user asked for it: neutral, and the previous results stay
     except Exception as e:  # noqa: BLE001 - the app must keep serving and never show a traceback
         msg = targets.filter_error(form, e, token) or error_message(e)
         warn(msg)
@@ -162,6 +167,8 @@ _EXTRA = [
         "oauth_token", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.OAuthToken | None
     ),
     inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()),
+    # Given by admission.admitted: true once this client pressed Cancel (keyword-only: not an API input).
+    inspect.Parameter("should_stop", inspect.Parameter.KEYWORD_ONLY, default=None),
 ]
 _DOC = fields.api_docstring(
     "Rank intermediate tasks (ESMs) for a target dataset with ESM-LogME.",
@@ -228,9 +235,15 @@ def idle_buttons() -> tuple:
 
 
 def cancelled(request: gr.Request | None = None) -> tuple:
-    """The Cancel button: a neutral status (the previous results stay), Rank offered again."""
+    """The Cancel button: the job is asked to stop; a neutral status at once (the previous results
+    stay). Rank is offered again when the job has ended (the event's ``then``)."""
     cancel_waiting(request)
-    return (CANCELLED, *idle_buttons())
+    return CANCELLED, gr.Button(interactive=False)
+
+
+def lock_for_autorun(flag: bool, result_id: str | None) -> tuple:
+    """Rank locked (Cancel offered) while a share link's autorun ranks."""
+    return running_buttons() if flag and not result_id else (gr.skip(), gr.skip())
 
 
 def load_values(request: gr.Request | None) -> dict[str, Any]:
@@ -403,7 +416,9 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
     unlocked.then(make_result_link, [base_url, result_ref], result_link, **private)
     api_trigger = gr.Button(visible=False, elem_id="rank-api")
     api_trigger.click(rank, rank_inputs, rank_outputs, api_name="rank", **job)
-    cancel_button.click(cancelled, None, [rank_status, *buttons], cancels=[rank_event], queue=False, **private)
+    # Cancel stops the job from inside (admission's stop flag, checked between ESMs and batches): the
+    # job ends normally with a neutral status, where Gradio's cancel would mark every output "Error".
+    cancel_button.click(cancelled, None, [rank_status, cancel_button], queue=False, **private)
     # The share link follows the form: every change of a field (an example picked, a column, a number).
     gr.on(
         [c.change for c in rank_inputs] + [base_url.change],
@@ -443,7 +458,7 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
         return {by_name[name]: value for name, value in load_values(request).items()}
 
     load_event = demo.load(on_load, None, list(by_name.values()), **private)
-    auto_event = load_event.then(
+    auto_event = load_event.then(lock_for_autorun, [autorun, result_ref], buttons, queue=False, **private).then(
         autorun_rank,
         [autorun, result_ref, *rank_inputs],
         rank_outputs,
@@ -453,5 +468,5 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
         **private,
     )
     auto_event.then(make_result_link, [base_url, result_ref], result_link, **private)
+    auto_event.then(idle_buttons, None, buttons, queue=False, **private)
     auto_event.then(presenters.leaderboard_html, raw_table, leaderboard, show_progress="hidden", **private)
-    cancel_button.click(None, None, None, cancels=[auto_event], queue=False, **private)

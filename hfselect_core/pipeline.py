@@ -184,7 +184,8 @@ def iter_embed(
     yield Event(EMBEDDING, 0, total, f"Embedding {total} examples")
     for start in range(0, total, chunk):
         check_stop(should_stop)
-        parts.append(model.embed(texts[start : start + chunk], batch_size=batch_size))
+        # should_stop is also checked between the model's batches: a chunk can take seconds on a CPU.
+        parts.append(model.embed(texts[start : start + chunk], batch_size=batch_size, should_stop=should_stop))
         yield Event(EMBEDDING, min(start + chunk, total), total)
     return np.concatenate(parts, axis=0) if parts else np.zeros((0, model.dim), dtype=np.float32)
 
