@@ -23,7 +23,77 @@ TITLE = "hfselect: which dataset should I fine-tune on first?"
 CSS = """
 #status-line {font-size: 0.95em}
 #rank-status {min-height: 1.5em}
+
+/* The leaderboard (presenters.leaderboard_html): compact, Rank and Task stay put when it scrolls. */
+#results .lb {width: 100%}
+#results .lb-bar {display: flex; flex-wrap: wrap; gap: 0.4em 1.2em; align-items: center; margin: 0.3em 0 0.5em}
+#results .lb-bar select {padding: 0.2em 0.4em; border: 1px solid var(--border-color-primary); border-radius: var(--radius-sm);
+  background: var(--background-fill-primary); color: var(--body-text-color)}
+#results .lb-cols summary {cursor: pointer}
+#results .lb-note {flex-basis: 100%; font-size: 0.9em}
+#results .lb-scroll {max-height: 640px; overflow: auto; border: 1px solid var(--border-color-primary);
+  border-radius: var(--radius-lg)}
+#results table.lb-table {border-collapse: separate; border-spacing: 0; width: 100%; margin: 0; font-size: 0.95em}
+#results .lb-table th, #results .lb-table td {padding: 0.35em 0.6em; border: 0; text-align: left; white-space: nowrap;
+  border-bottom: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
+  color: var(--body-text-color); vertical-align: middle}
+#results .lb-table thead th {position: sticky; top: 0; z-index: 2; background: var(--background-fill-secondary)}
+#results .lb-table .lb-rank {position: sticky; left: 0; z-index: 1; box-sizing: border-box;
+  width: 4.2em; min-width: 4.2em; max-width: 4.2em; text-align: right}
+#results .lb-table .lb-task {position: sticky; left: 4.2em; z-index: 1; white-space: normal; min-width: 12em;
+  max-width: 30em; box-shadow: inset -1px 0 0 var(--border-color-primary)}
+#results .lb-table thead .lb-rank, #results .lb-table thead .lb-task {z-index: 3}
+#results .lb-score, #results .lb-delta, #results .lb-n {text-align: right !important; font-variant-numeric: tabular-nums}
+#results .lb-extra {display: none}
+#results .lb:has(details.lb-cols[open]) .lb-extra {display: table-cell}
+#results button.lb-sort {all: unset; cursor: pointer; font-weight: 600; color: var(--body-text-color)}
+#results button.lb-sort:hover {text-decoration: underline}
+#results button.lb-sort:focus-visible {outline: 2px solid var(--color-accent); outline-offset: 2px}
+#results th[aria-sort="ascending"] button.lb-sort::after {content: " ▲"; font-size: 0.75em}
+#results th[aria-sort="descending"] button.lb-sort::after {content: " ▼"; font-size: 0.75em}
+#results .lb-table a {color: var(--link-text-color); text-decoration: underline; text-underline-offset: 2px;
+  padding: 0; margin: 0}
+#results .lb-muted {color: var(--body-text-color-subdued)}
+#results .lb-badge {border: 1px solid currentColor; border-radius: 0.6em; padding: 0 0.4em; font-size: 0.8em}
+#results .lb-live {position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0)}
+/* Phones: Rank, Task and Score. */
+@media (max-width: 640px) {
+  #results .lb-type, #results .lb-delta, #results .lb-stab, #results .lb-n, #results .lb-extra {display: none !important}
+  #results table.lb-table {font-size: 0.9em}
+  #results .lb-table .lb-task {min-width: 0; max-width: 55vw; position: static; box-shadow: none;
+    overflow-wrap: anywhere}
+  #results .lb-table .lb-rank {width: 4em; min-width: 4em; max-width: 4em; position: static; padding-left: 0.2em}
+  #results .lb-table th, #results .lb-table td {padding: 0.35em 0.4em}
+}
+
+/* Plots: transparent figures (plots.py); in the dark theme their text and grid follow the page. */
+.dark .js-plotly-plot .main-svg .cartesianlayer text, .dark .js-plotly-plot .main-svg .infolayer text,
+.dark .js-plotly-plot .main-svg .annotation text {fill: #e5e7eb !important}
+.dark .js-plotly-plot .modebar-btn path {fill: #d1d5db !important}
+
+/* A dropdown's text stops before its arrow; validation messages sit below the field, not on its label. */
+#base-model input, #example-dropdown input {padding-right: 2.2em !important; text-overflow: ellipsis}
+.validation-message, [data-testid="validation-message"] {position: static !important; margin-top: 0.25em}
 """
+
+
+def theme() -> gr.themes.Base:
+    """The Space's theme: Soft in orange, with link and secondary-text colours that reach WCAG AA
+    (4.5:1) in both modes (Soft's defaults give about 4:1 for links in dark mode and 2.4:1 for
+    secondary text)."""
+    return gr.themes.Soft(primary_hue="orange").set(
+        link_text_color="#c2410c",
+        link_text_color_hover="#9a3412",
+        link_text_color_visited="#c2410c",
+        link_text_color_active="#9a3412",
+        link_text_color_dark="#fdba74",
+        link_text_color_hover_dark="#fed7aa",
+        link_text_color_visited_dark="#fdba74",
+        link_text_color_active_dark="#fed7aa",
+        body_text_color_subdued="#4b5563",
+        body_text_color_subdued_dark="#9ca3af",
+    )
+
 
 __all__ = ["AppSettings", "build_app", "launch"]
 
@@ -61,7 +131,7 @@ def build_app(ctx: PageContext | None = None) -> gr.Blocks:
 
     def launch_with_defaults(*args, **kwargs):
         kwargs.setdefault("max_file_size", limits.max_upload_bytes())
-        kwargs.setdefault("theme", gr.themes.Soft(primary_hue="orange"))
+        kwargs.setdefault("theme", theme())
         kwargs.setdefault("css", CSS)
         return blocks_launch(*args, **kwargs)
 

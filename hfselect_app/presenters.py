@@ -7,6 +7,7 @@ an ESM config, a card or the user is escaped here.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import time
@@ -17,12 +18,13 @@ from typing import Any
 import pandas as pd
 
 from hfselect_core import limits
+from hfselect_core.card import hub_dataset_id
 from hfselect_core.embedding import BUNDLED_MODEL_ID
-from hfselect_core.ranking import TaskRanking
+from hfselect_core.esm import ESMConfig
+from hfselect_core.ranking import RankedTask, TaskRanking
 
 from . import plots
 from .text import md_code, md_text
-from .validators import HUB_ID
 
 
 def status_line(online: bool) -> str:
@@ -34,24 +36,92 @@ def status_line(online: bool) -> str:
     )
 
 
+_ENV_NAME = re.compile(r"\s*\([A-Z][A-Z0-9_]+\)")
+
+
 def limits_markdown() -> str:
-    return "Limits: " + "; ".join(f"{k}: {v}" for k, v in limits.describe().items())
+    """The caps in force, in words (the settings' variable names belong in the README, not the form)."""
+    caps = "; ".join(f"{k}: {_ENV_NAME.sub('', v)}" for k, v in limits.describe().items())
+    return f"This Space's limits per request: {caps}."
 
 
 # --- results -------------------------------------------------------------------------------
 
 
-def task_link(task_id) -> str:
-    """The task id, escaped, linked to its Hub dataset page only when it is an ``owner/name`` id.
+def hub_dataset(config: ESMConfig) -> str | None:
+    """The Hub dataset id an ESM was trained on, or None when its task is not a Hub dataset.
 
-    One-part names are not linked: the bundled pool names tasks that have no Hub dataset this way
-    (their cards say so), and a guessed ``huggingface.co/datasets/<name>`` page may not exist.
+    The same rule that writes the ``datasets:`` entry of the ESM's model card
+    (:func:`hfselect_core.card.hub_dataset_id`): 'owner/name' ids, or any repo id when the config
+    says its data came from the Hub; names of uploads, examples and local files never count.
+    """
+    kind = config.extra.get("data_source_kind") if isinstance(config.extra, dict) else None
+    return hub_dataset_id(config.task_id, kind if isinstance(kind, str) else None)
+
+
+def task_link(task_id, linkable: bool | None = None) -> str:
+    """The task id, escaped, linked to its Hub dataset page only when it is a Hub dataset.
+
+    ``linkable`` is what the ESM's config says (:func:`hub_dataset`); when not given, only
+    'owner/name' ids are linked (one-part names such as ``crowdflower_tweet_sentiment`` name
+    tasks that have no Hub dataset page).
     """
     if not isinstance(task_id, str) or not task_id:
         return "" if task_id is None else md_text(task_id)
-    if "/" in task_id and HUB_ID.match(task_id):
+    if linkable is None:
+        linkable = hub_dataset_id(task_id) is not None
+    if linkable:
         return f"[{md_text(task_id)}](https://huggingface.co/datasets/{task_id})"
     return md_text(task_id)
+
+
+def task_kind(config: ESMConfig) -> str:
+    """'classification', 'pair classification', 'regression'... from the ESM's config ('' when not recorded)."""
+    kind = config.extra.get("task_type") if isinstance(config.extra, dict) else None
+    if kind not in ("classification", "regression"):
+        return ""
+    columns = config.extra.get("text_columns")
+    pair = isinstance(columns, list) and len(columns) >= 2
+    return f"pair {kind}" if pair else kind
+
+
+def num_classes(config: ESMConfig) -> int | None:
+    names = config.extra.get("label_names") if isinstance(config.extra, dict) else None
+    return len(names) if isinstance(names, list) and names else None
+
+
+def _subset(value) -> str:
+    return value if isinstance(value, str) and value and value != "default" else ""
+
+
+def task_names(rows: list[RankedTask]) -> list[str]:
+    """One readable, unescaped name per row: 'dataset · subset', told apart when two rows share it.
+
+    Two ESMs of one dataset and subset (CogComp/trec's coarse and fine labels, one task from two
+    pools) would look like duplicates: the label column is added when it differs, else the ESM's
+    own name, else where it came from.
+    """
+    base = []
+    for r in rows:
+        name = str(r.config.task_id or r.name)
+        if _subset(r.config.task_subset):
+            name += f" · {r.config.task_subset}"
+        base.append(name)
+    names = list(base)
+    for name in set(base):
+        same = [i for i, b in enumerate(base) if b == name]
+        if len(same) < 2:
+            continue
+        labels = [rows[i].config.label_column for i in same]
+        esms = [rows[i].name for i in same]
+        for i, label, esm in zip(same, labels, esms):
+            if len(set(labels)) == len(same) and label:
+                names[i] = f"{name} · label {label}"
+            elif len(set(esms)) == len(same) and esm != name:
+                names[i] = f"{name} · {esm}"
+            else:
+                names[i] = f"{name} · {rows[i].source}"
+    return names
 
 
 TOP_K = 3
@@ -60,6 +130,7 @@ RESULT_COLUMNS = [
     "Task ID",
     "Task Subset",
     "Score",
+    "Δ vs Baseline",
     "Rank Interval",
     f"Top-{TOP_K} Share",
     "Tied With Leader",
@@ -69,11 +140,27 @@ RESULT_COLUMNS = [
     "Num Examples",
     "ESM",
 ]
-RESULT_DATATYPES = ["number", "markdown", "str", "number", "str", "number", "str", "str", "str", "str", "number", "str"]
+RESULT_DATATYPES = [
+    "number",
+    "markdown",
+    "str",
+    "number",
+    "number",
+    "str",
+    "number",
+    "str",
+    "str",
+    "str",
+    "str",
+    "number",
+    "str",
+]
 
 
 def results_frame(ranking: TaskRanking) -> pd.DataFrame:
     """The ranking for display: numbers kept numeric, Task ID as a Hub link, stability beside the score.
+
+    "Δ vs Baseline" is the score minus the base model's own score (NaN when there is no baseline).
 
     Rank Interval and the top-k share are filled for the resampled leading tasks only; "tied" marks
     the tasks this sample cannot separate from the leader.
@@ -92,9 +179,14 @@ def results_frame(ranking: TaskRanking) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "Rank": df["Rank"].astype(int),
-            "Task ID": df["Task ID"].map(task_link),
+            "Task ID": [task_link(r.config.task_id, hub_dataset(r.config) is not None) for r in ranking.rows],
             "Task Subset": df["Task Subset"].fillna("").astype(str),
             "Score": df["Score"].astype(float).round(6),
+            "Δ vs Baseline": (
+                (df["Score"].astype(float) - ranking.baseline).round(6)
+                if ranking.baseline is not None
+                else pd.Series([float("nan")] * len(df), dtype="float64")
+            ),
             "Rank Interval": interval,
             f"Top-{TOP_K} Share": share,
             "Tied With Leader": tied,
@@ -107,6 +199,207 @@ def results_frame(ranking: TaskRanking) -> pd.DataFrame:
         columns=RESULT_COLUMNS,
     )
     return out
+
+
+# --- the leaderboard (HTML table, sorted by clicking a header) --------------------------------
+
+# (header, css class, sort kind, first click) per column; the extra columns show with "details".
+LEADERBOARD_COLUMNS = (
+    ("Rank", "lb-rank", "num", "ascending"),
+    ("Task", "lb-task", "text", "ascending"),
+    ("Type", "lb-type", "text", "ascending"),
+    ("Score", "lb-score", "num", "descending"),
+    ("Δ vs base", "lb-delta", "num", "descending"),
+    ("Stability", "lb-stab", "num", "descending"),
+    ("Examples", "lb-n", "num", "descending"),
+    ("Split", "lb-extra", "text", "ascending"),
+    ("Text column(s)", "lb-extra", "text", "ascending"),
+    ("Label column", "lb-extra", "text", "ascending"),
+    ("ESM", "lb-extra", "text", "ascending"),
+    ("Source", "lb-extra", "text", "ascending"),
+)
+HEADER_TITLES = {
+    "Score": "LogME evidence per example of your labels on the mapped embeddings (higher is more promising)",
+    "Δ vs base": "Score minus the base model's own score with no intermediate task (a reference, not a verdict)",
+    "Stability": f"Rank interval over resamples of your sample, and how often the task was in the top {TOP_K}",
+    "Examples": "How many examples the task's ESM was trained on",
+}
+
+#: Sorting and the type filter, run once when the component loads (``gr.HTML(js_on_load=...)``).
+#: Listeners sit on the component's root, so they keep working when a new ranking replaces the table.
+LEADERBOARD_JS = """
+const root = element;
+const keyOf = (row, i, num) => {
+  const v = row.cells[i] ? row.cells[i].getAttribute('data-v') : '';
+  if (!num) return (v || '').toLowerCase();
+  return v === null || v === '' ? NaN : parseFloat(v);
+};
+root.addEventListener('click', (ev) => {
+  const button = ev.target.closest('button.lb-sort');
+  if (!button || !root.contains(button)) return;
+  const th = button.closest('th');
+  const table = th.closest('table');
+  const index = Array.from(th.parentNode.children).indexOf(th);
+  const now = th.getAttribute('aria-sort');
+  const dir = now === 'ascending' ? 'descending' : now === 'descending' ? 'ascending' : button.dataset.first;
+  table.querySelectorAll('thead th[aria-sort]').forEach((h) => h.removeAttribute('aria-sort'));
+  th.setAttribute('aria-sort', dir);
+  const num = button.dataset.kind === 'num';
+  const sign = dir === 'ascending' ? 1 : -1;
+  const body = table.tBodies[0];
+  const rows = Array.from(body.rows);
+  rows.sort((a, b) => {
+    const x = keyOf(a, index, num), y = keyOf(b, index, num);
+    if (num) {
+      if (isNaN(x) || isNaN(y)) return isNaN(x) - isNaN(y);  // missing values last
+      return sign * (x - y) || keyOf(a, 0, true) - keyOf(b, 0, true);
+    }
+    return sign * x.localeCompare(y) || keyOf(a, 0, true) - keyOf(b, 0, true);
+  });
+  rows.forEach((row) => body.appendChild(row));
+  const status = root.querySelector('.lb-live');
+  if (status) status.textContent = 'Sorted by ' + button.textContent.trim() + ', ' + dir + '.';
+});
+root.addEventListener('change', (ev) => {
+  const select = ev.target.closest('select.lb-filter');
+  if (!select) return;
+  const rows = root.querySelectorAll('table.lb-table tbody tr');
+  let shown = 0;
+  rows.forEach((row) => {
+    const keep = !select.value || row.dataset.kind === select.value;
+    row.hidden = !keep;
+    shown += keep ? 1 : 0;
+  });
+  const count = root.querySelector('.lb-count');
+  if (count) count.textContent = shown + ' of ' + rows.length + ' tasks';
+});
+"""
+
+
+def _attr(value: object) -> str:
+    """Untrusted text for an HTML attribute value (double-quoted)."""
+    return md_text(value, max_chars=300).replace('"', "&quot;").replace("'", "&#39;")
+
+
+def _num_attr(value: object) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return ""
+    return "" if number != number else repr(number)  # NaN -> ''
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or value is pd.NA
+
+
+def _cell(css: str, text: str, sort_value: str, extra: str = "") -> str:
+    return f'<td class="{css}" data-v="{sort_value}"{extra}>{text}</td>'
+
+
+def _stability_cell(row: dict) -> str:
+    low, high, share, tied = (
+        row.get("Rank Low"),
+        row.get("Rank High"),
+        row.get("Top-k Share"),
+        row.get("Tied With Leader"),
+    )
+    if _missing(low) or _missing(high):
+        return _cell("lb-stab", '<span class="lb-muted">not resampled</span>', "")
+    parts = [f"ranks {int(low)}" if int(low) == int(high) else f"ranks {int(low)}–{int(high)}"]
+    if not _missing(share):
+        parts.append(f"top-{TOP_K} {float(share):.0%}")
+    badge = ' <span class="lb-badge">tied</span>' if tied is True else ""
+    return _cell("lb-stab", " · ".join(parts) + badge, _num_attr(share))
+
+
+def leaderboard_html(raw: pd.DataFrame | None) -> str:
+    """The ranking as a compact, sortable leaderboard (HTML; every value from a config escaped).
+
+    ``raw`` is :func:`ranking_frame`'s output (kept by the tab in a State). Rank, Task (dataset and
+    subset as one name, linked only to a real Hub dataset page), type, Score, Δ vs the base model,
+    stability and the ESM's training examples; split, columns, ESM and source show with "details".
+    Headers are buttons that sort (``LEADERBOARD_JS``); a select filters by task type.
+    """
+    if raw is None or len(raw) == 0:
+        return '<div class="lb lb-empty"><p class="lb-muted">Rank a target dataset to see the leaderboard.</p></div>'
+    frame = pd.DataFrame(raw)
+    baseline = plots._baseline(frame)
+    tied_count = sum(1 for t in frame.get("Tied With Leader", []) if t is True)
+    body = []
+    kinds: list[str] = []
+    for row in frame.to_dict("records"):
+        kind = row.get("Task Type") or ""
+        if kind and kind not in kinds:
+            kinds.append(kind)
+        name = row.get("Task") or row.get("Task ID") or row.get("ESM") or ""
+        hub = row.get("Hub Dataset")
+        label = md_text(name, max_chars=200)
+        if isinstance(hub, str) and hub:
+            label = f'<a href="https://huggingface.co/datasets/{_attr(hub)}" target="_blank" rel="noopener">{label}</a>'
+        score = float(row["Score"])
+        delta = score - baseline if baseline is not None else None
+        classes = row.get("Classes")
+        kind_text = md_text(kind or "—") + (
+            f'<span class="lb-muted"> · {int(classes)}</span>' if not _missing(classes) else ""
+        )
+        examples = row.get("Num Examples")
+        text_cols = row.get("Text Column")
+        cells = [
+            _cell("lb-rank", str(int(row["Rank"])), str(int(row["Rank"]))),
+            _cell("lb-task", label, _attr(name)),
+            _cell(
+                "lb-type", kind_text, _attr(kind), f' title="{int(classes)} classes"' if not _missing(classes) else ""
+            ),
+            _cell("lb-score", f"{score:.4f}", _num_attr(score)),
+            _cell(
+                "lb-delta",
+                "—" if delta is None else f"{delta:+.4f}".replace("-", "−"),
+                _num_attr(delta),
+            ),
+            _stability_cell(row),
+            _cell("lb-n", "—" if _missing(examples) else f"{int(examples):,}", _num_attr(examples)),
+            _cell("lb-extra", md_text(row.get("Task Split") or "—"), _attr(row.get("Task Split") or "")),
+            _cell("lb-extra", md_text(text_cols or "—"), _attr(text_cols or "")),
+            _cell("lb-extra", md_text(row.get("Label Column") or "—"), _attr(row.get("Label Column") or "")),
+            _cell("lb-extra", md_text(row.get("ESM") or "—"), _attr(row.get("ESM") or "")),
+            _cell("lb-extra", md_text(row.get("Source") or "—"), _attr(row.get("Source") or "")),
+        ]
+        tied_class = ' class="lb-tied"' if row.get("Tied With Leader") is True and tied_count >= 2 else ""
+        body.append(f'<tr data-kind="{_attr(kind)}"{tied_class}>' + "".join(cells) + "</tr>")
+    head = []
+    for title, css, sort_kind, first in LEADERBOARD_COLUMNS:
+        sort = ' aria-sort="ascending"' if title == "Rank" else ""
+        hint = HEADER_TITLES.get(title)
+        tip = f' title="{hint}"' if hint else ""
+        head.append(
+            f'<th scope="col" class="{css}"{sort}><button type="button" class="lb-sort" data-kind="{sort_kind}" '
+            f'data-first="{first}"{tip}>{title}</button></th>'
+        )
+    options = ['<option value="">all types</option>'] + [
+        f'<option value="{_attr(k)}">{md_text(k)}</option>' for k in sorted(kinds)
+    ]
+    reference = (
+        f"Δ vs base: score minus the base model's own score ({baseline:.4f}), with no intermediate task."
+        if baseline is not None
+        else "No baseline was computed for this ranking."
+    )
+    return (
+        '<div class="lb">'
+        '<div class="lb-bar">'
+        '<label class="lb-filter-label">Task type <select class="lb-filter" aria-label="Filter by task type">'
+        + "".join(options)
+        + "</select></label>"
+        f'<span class="lb-count">{len(frame)} of {len(frame)} tasks</span>'
+        '<details class="lb-cols"><summary>Show split, columns, ESM and source</summary></details>'
+        f'<span class="lb-muted lb-note">{md_text(reference)} Click a header to sort.</span>'
+        "</div>"
+        '<div class="lb-scroll" tabindex="0" role="region" aria-label="Ranking of intermediate tasks">'
+        '<table class="lb-table"><thead><tr>' + "".join(head) + "</tr></thead>"
+        "<tbody>" + "".join(body) + "</tbody></table></div>"
+        '<p class="lb-live" aria-live="polite"></p>'
+        "</div>"
+    )
 
 
 def empty_results() -> pd.DataFrame:
@@ -135,7 +428,7 @@ def summary_markdown(ranking: TaskRanking) -> str:
             f"{ranking.stability.num_resamples} resamples overlap the leader's)."
         )
     else:
-        first = f"**Top candidate: {task_link(best.config.task_id)}"
+        first = f"**Top candidate: {task_link(best.config.task_id, hub_dataset(best.config) is not None)}"
         first += f" ({md_text(best.config.task_subset)})**" if best.config.task_subset else "**"
         head = first + (
             f", first in {best.stability.top_k_share:.0%} of resamples' top {ranking.stability.top_k}"
@@ -263,9 +556,16 @@ def cached_status(stored) -> str:
 
 
 def ranking_frame(ranking: TaskRanking) -> pd.DataFrame:
-    """The ranking as the core gives it, plus its baseline in a column (the plots mark it)."""
+    """The ranking as the core gives it, plus what the leaderboard and the plots need: the baseline,
+    the readable task name, the task type and classes, the Hub dataset (None when not on the Hub)
+    and where the ESM came from. Plain values, never markup."""
     raw = ranking.to_pandas()
     raw["Baseline"] = ranking.baseline
+    raw["Task"] = task_names(ranking.rows)
+    raw["Task Type"] = [task_kind(r.config) for r in ranking.rows]
+    raw["Classes"] = pd.array([num_classes(r.config) for r in ranking.rows], dtype="Int64")
+    raw["Hub Dataset"] = [hub_dataset(r.config) for r in ranking.rows]
+    raw["Source"] = [r.source for r in ranking.rows]
     return raw
 
 
