@@ -468,6 +468,5 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
         **private,
     )
     auto_event.then(make_result_link, [base_url, result_ref], result_link, **private)
-    auto_event.then(presenters.leaderboard_html, raw_table, leaderboard, show_progress="hidden", **private)
     auto_event.then(idle_buttons, None, buttons, queue=False, **private)
     auto_event.then(presenters.leaderboard_html, raw_table, leaderboard, show_progress="hidden", **private)
