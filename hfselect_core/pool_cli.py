@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=DEFAULT_LM_BATCH_SIZE)
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--lr", type=float, default=DEFAULT_LM_LEARNING_RATE, help="encoder learning rate")
-    g.add_argument("--head-lr", type=float, default=1e-3, help="head learning rate (0: same as --lr)")
+    g.add_argument("--head", choices=["linear", "cosine"], default="linear", help="classification head")
+    g.add_argument("--head-lr", type=float, default=0.0, help="head learning rate (0: same as --lr)")
     g.add_argument("--max-length", type=int, default=128)
     g.add_argument("--developers", default="hfselect")
     g.add_argument("--code-version", default=None, help="pin the code version in the keys (default: a digest)")
@@ -101,6 +102,7 @@ def _run(args: argparse.Namespace) -> int:
         lm_num_epochs=args.epochs,
         lm_batch_size=args.batch_size,
         lm_learning_rate=args.lr,
+        head=args.head,
         head_learning_rate=args.head_lr or None,
         max_examples=args.max_examples,
         seed=args.seed,

@@ -45,10 +45,11 @@ class TrainingSettings:
     lm_batch_size: int = DEFAULT_LM_BATCH_SIZE
     lm_learning_rate: float = DEFAULT_LM_LEARNING_RATE
     lm_weight_decay: float = 0.01
-    head_learning_rate: float | None = 1e-3  # None: the head trains at lm_learning_rate
-    # 'cosine': the head sees the normalised embedding times a learned scale; 'linear': a plain
-    # linear head on the embedding before normalisation (see _Classifier).
-    head: str = HEAD_COSINE
+    head_learning_rate: float | None = None  # None: the head trains at lm_learning_rate
+    # 'linear': a plain linear head on the embedding before normalisation, the recipe of the
+    # Hub's ESMs and of the bundled pool (bench/RESULTS.md, "Selection quality": better first
+    # pick and NDCG than 'cosine'); 'cosine': the normalised embedding times a learned scale.
+    head: str = HEAD_LINEAR
     max_examples: int = 10_000
     seed: int = 42
     fit_method: str = FIT_CLOSED_FORM
