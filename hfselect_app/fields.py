@@ -21,7 +21,6 @@ from typing import Any
 
 import gradio as gr
 
-from hfselect_core import limits
 from hfselect_core.embedding import BUNDLED_MODEL_ID
 from hfselect_core.training import DEFAULT_LM_BATCH_SIZE, DEFAULT_LM_EPOCHS, DEFAULT_LM_LEARNING_RATE
 
@@ -74,6 +73,10 @@ class Field:
 
 def _or_auto(value: Any) -> Any:
     return value or "auto"
+
+
+# Number components get no minimum/maximum: gradio would refuse an API caller's value with its own
+# message before the app's check (validators.py) can say what is wrong and what to do.
 
 
 def _stripped(value: Any) -> str:
@@ -163,8 +166,6 @@ RANK_FIELDS: tuple[Field, ...] = (
             v.DEFAULT_NUM_EXAMPLES,
             label="Number of examples",
             precision=0,
-            minimum=2,
-            maximum=limits.max_examples(),
             elem_id="num-examples",
         ),
         v.check_num_examples,
@@ -178,7 +179,7 @@ RANK_FIELDS: tuple[Field, ...] = (
         0,
         "cap on the number of ESMs scored (0 or empty: no cap).",
         "advanced",
-        lambda ctx: gr.Number(0, label="Max ESMs (0: no cap)", precision=0, minimum=0),
+        lambda ctx: gr.Number(0, label="Max ESMs (0: no cap)", precision=0),
         v.check_max_esms,
     ),
     Field(
@@ -245,13 +246,11 @@ RANK_FIELDS: tuple[Field, ...] = (
 
 
 def _studio_examples(ctx: Any) -> gr.Number:
-    from hfselect_core.studio import MIN_TRAINING_EXAMPLES
 
     return gr.Number(
         ctx.studio_examples,
         label="Number of examples (sample)",
         precision=0,
-        minimum=MIN_TRAINING_EXAMPLES,
         elem_id="studio-n",
     )
 
@@ -291,7 +290,7 @@ STUDIO_FIELDS: tuple[Field, ...] = (
         DEFAULT_LM_EPOCHS,
         f"fine-tuning epochs (the ESMs on the Hub use {DEFAULT_LM_EPOCHS}).",
         "training",
-        lambda ctx: gr.Number(DEFAULT_LM_EPOCHS, label="Fine-tuning epochs", minimum=0, elem_id="studio-epochs"),
+        lambda ctx: gr.Number(DEFAULT_LM_EPOCHS, label="Fine-tuning epochs", elem_id="studio-epochs"),
         v.check_epochs,
     ),
     Field(
@@ -299,9 +298,7 @@ STUDIO_FIELDS: tuple[Field, ...] = (
         DEFAULT_LM_BATCH_SIZE,
         f"fine-tuning batch size (the ESMs on the Hub use {DEFAULT_LM_BATCH_SIZE}).",
         "training",
-        lambda ctx: gr.Number(
-            DEFAULT_LM_BATCH_SIZE, label="Batch size", precision=0, minimum=1, elem_id="studio-batch"
-        ),
+        lambda ctx: gr.Number(DEFAULT_LM_BATCH_SIZE, label="Batch size", precision=0, elem_id="studio-batch"),
         v.check_batch_size,
     ),
     Field(
@@ -309,7 +306,7 @@ STUDIO_FIELDS: tuple[Field, ...] = (
         DEFAULT_LM_LEARNING_RATE,
         f"fine-tuning learning rate (the ESMs on the Hub use {v.LEARNING_RATE_TEXT}).",
         "training",
-        lambda ctx: gr.Number(DEFAULT_LM_LEARNING_RATE, label="Learning rate", minimum=0, elem_id="studio-lr"),
+        lambda ctx: gr.Number(DEFAULT_LM_LEARNING_RATE, label="Learning rate", elem_id="studio-lr"),
         v.check_learning_rate,
     ),
     Field(

@@ -195,6 +195,12 @@ def replot(raw: pd.DataFrame | None, k: float):
     return presenters.figures(raw, k)
 
 
+def make_embed_snippet(base_url: str) -> str:
+    """The embed HTML naming this Space (``SPACE_HOST`` / ``SPACE_ID``, set by Spaces), else this app's URL."""
+    settings = AppSettings.from_env()
+    return share.embed_snippet(share.space_url(settings.space_id, settings.space_host) or base_url, gr.__version__)
+
+
 def make_result_link(base_url: str, result_id: str | None) -> str:
     """The link to the stored ranking (a short id: no data, works for uploads too); empty when none."""
     return share.result_url(base_url, result_id) if result_cache.is_result_id(result_id) else ""
@@ -343,6 +349,12 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
                     buttons=["copy"],
                     elem_id="result-link",
                 )
+                embed_box = gr.Textbox(
+                    label="Embed this app in a web page (Gradio's web component, or an iframe)",
+                    lines=5,
+                    buttons=["copy"],
+                    elem_id="embed-snippet",
+                )
 
     gr.Markdown("## Results")
     summary = gr.Markdown(elem_id="summary")
@@ -430,6 +442,7 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
         trigger_mode="always_last",
         **private,
     )
+    base_url.change(make_embed_snippet, base_url, embed_box, queue=False, show_progress="hidden", **private)
     fields.document_api(demo, "/rank", FIELDS)
     # Any change of top k redraws (typing, arrow keys, dragging); only the newest value is drawn.
     top_k.change(

@@ -206,3 +206,31 @@ def base_url_from_headers(headers: Mapping | None, path: str = "/", space_host: 
     host = lower.get("x-forwarded-host") or lower.get("host") or "127.0.0.1:7860"
     scheme = lower.get("x-forwarded-proto") or "http"
     return f"{scheme}://{host}{path or '/'}"
+
+
+GRADIO_JS = "https://gradio.s3-us-west-2.amazonaws.com/{version}/gradio.js"
+
+
+def space_url(space_id: str | None, space_host: str | None = None) -> str | None:
+    """The public URL of a Space: ``https://<SPACE_HOST>`` when Spaces set it, else derived from the
+    id the way Spaces names hosts (``owner/my_space`` -> ``https://owner-my-space.hf.space``)."""
+    if space_host:
+        return f"https://{space_host.strip('/')}"
+    if not space_id or "/" not in space_id:
+        return None
+    return "https://" + re.sub(r"[^a-z0-9]+", "-", space_id.lower()).strip("-") + ".hf.space"
+
+
+def embed_snippet(app_url: str, gradio_version: str) -> str:
+    """HTML that embeds this app in another page: Gradio's web component, or an iframe.
+
+    ``app_url`` is the Space's public URL (see :func:`space_url`) or the local app's; the web
+    component's script is Gradio's published one of the same version as the app.
+    """
+    url = (app_url or "").split("?")[0].rstrip("/")
+    return (
+        f'<script type="module" src="{GRADIO_JS.format(version=gradio_version)}"></script>\n'
+        f'<gradio-app src="{url}"></gradio-app>\n\n'
+        "<!-- or, without a script: -->\n"
+        f'<iframe src="{url}/" width="100%" height="1400" style="border: 0" allow="clipboard-write"></iframe>'
+    )
