@@ -28,7 +28,7 @@ import torch
 REF_DIM = 384  # all-MiniLM-L6-v2, the model of the calibration
 REF_LAYERS = 6
 _DEFAULT_TOKENS = 16.5  # short texts (reviews, questions), when the texts are not known
-_DEFAULT_PADDING = 1.8  # padded / mean tokens of a random batch of 32 such texts
+_DEFAULT_PADDING = 1.8  # padded / mean tokens of random batches of 32: 1.8 trec_coarse, 2.0 ag_news, 2.3 emotion
 
 # CPU costs are single-thread CPU seconds (process time with one torch/BLAS thread: the work
 # itself, which a shared machine's load does not inflate), measured by bench/bench_estimate.py
