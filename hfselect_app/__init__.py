@@ -33,14 +33,15 @@ CSS = """
 #results .lb-note {flex-basis: 100%; font-size: 0.9em}
 #results .lb-scroll {max-height: 640px; overflow: auto; border: 1px solid var(--border-color-primary);
   border-radius: var(--radius-lg)}
-#results table.lb-table {border-collapse: separate; border-spacing: 0; width: 100%; margin: 0; font-size: 0.95em}
+#results table.lb-table {border-collapse: separate; border-spacing: 0; width: 100%; margin: 0; padding: 0; border: 0;
+  font-size: 0.95em}
 #results .lb-table th, #results .lb-table td {padding: 0.35em 0.6em; border: 0; text-align: left; white-space: nowrap;
   border-bottom: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
   color: var(--body-text-color); vertical-align: middle}
 #results .lb-table thead th {position: sticky; top: 0; z-index: 2; background: var(--background-fill-secondary)}
 #results .lb-table .lb-rank {position: sticky; left: 0; z-index: 1; box-sizing: border-box;
-  width: 4.2em; min-width: 4.2em; max-width: 4.2em; text-align: right}
-#results .lb-table .lb-task {position: sticky; left: 4.2em; z-index: 1; white-space: normal; min-width: 12em;
+  width: 5.4em; min-width: 5.4em; max-width: 5.4em; text-align: right}
+#results .lb-table .lb-task {position: sticky; left: 5.4em; z-index: 1; white-space: normal; min-width: 12em;
   max-width: 30em; box-shadow: inset -1px 0 0 var(--border-color-primary)}
 #results .lb-table thead .lb-rank, #results .lb-table thead .lb-task {z-index: 3}
 #results .lb-score, #results .lb-delta, #results .lb-n {text-align: right !important; font-variant-numeric: tabular-nums}
@@ -75,6 +76,22 @@ CSS = """
 #base-model input, #example-dropdown input {padding-right: 2.2em !important; text-overflow: ellipsis}
 .validation-message, [data-testid="validation-message"] {position: static !important; margin-top: 0.25em}
 """
+
+# Gradio's "Use via API" page asks /gradio_api/mcp/schema whether an MCP server runs; this Space runs
+# none, so the answer is a 404 in every visitor's console. The page treats a failed request as "no
+# MCP server" (what is true), so that one request fails in the browser instead of on the server.
+HEAD = """<script>
+(() => {
+  const fetch0 = window.fetch;
+  window.fetch = function (input, init) {
+    const url = input instanceof Request ? input.url : String(input);
+    if (/\\/gradio_api\\/mcp\\/schema(\\?|$)/.test(url)) {
+      return Promise.reject(new TypeError("This Space runs no MCP server."));
+    }
+    return fetch0.apply(this, arguments);
+  };
+})();
+</script>"""
 
 
 def theme() -> gr.themes.Base:
@@ -133,6 +150,7 @@ def build_app(ctx: PageContext | None = None) -> gr.Blocks:
         kwargs.setdefault("max_file_size", limits.max_upload_bytes())
         kwargs.setdefault("theme", theme())
         kwargs.setdefault("css", CSS)
+        kwargs.setdefault("head", HEAD)
         return blocks_launch(*args, **kwargs)
 
     demo.launch = launch_with_defaults

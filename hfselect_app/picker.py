@@ -192,10 +192,18 @@ class TargetPicker:
         )
         self.subset.input(hub_lookup, [self.dataset_id, self.subset], hub_outputs, **private)
         self.split.input(hub_split_preview, [self.dataset_id, self.subset, self.split], self.hub_preview, **private)
+        for preview in (self.example_preview, self.file_preview, self.hub_preview):
+            preview.change(_show_preview, preview, preview, queue=False, show_progress="hidden", **private)
 
 
 def _preview() -> gr.Dataframe:
-    return gr.Dataframe(label="First rows", interactive=False, max_height=260, wrap=True)
+    # Hidden (but mounted, so its change event fires) until it holds rows: an empty Dataframe shows
+    # Gradio's placeholder headers 1, 2, 3.
+    return gr.Dataframe(label="First rows", interactive=False, max_height=260, wrap=True, visible="hidden")
+
+
+def _show_preview(rows: pd.DataFrame | None) -> gr.Dataframe:
+    return gr.Dataframe(visible=True if rows is not None and len(rows) else "hidden")
 
 
 def target_picker(

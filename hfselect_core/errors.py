@@ -172,12 +172,18 @@ class NoESMsFoundError(HFSelectError):
 # --- network -------------------------------------------------------------------------------
 
 
+LOCAL_FALLBACK = (
+    "Working with what is available locally: the bundled base model, the bundled ESM pool, the examples "
+    "and uploaded files."
+)
+
+
 class HubUnreachableError(HFSelectError):
-    def __init__(self, what: str = "The Hugging Face Hub"):
-        super().__init__(
-            f"{what} cannot be reached (offline, or HF_HUB_OFFLINE=1). Working with what is available "
-            "locally: the bundled base model, the bundled ESM pool, the examples and uploaded files."
-        )
+    """The Hub is needed and cannot be reached. ``instead`` says what the caller can do (default: what
+    works offline); a request that cannot go on without the Hub says so rather than promising a fallback."""
+
+    def __init__(self, what: str = "The Hugging Face Hub", instead: str = LOCAL_FALLBACK):
+        super().__init__(f"{what} cannot be reached (offline, or HF_HUB_OFFLINE=1). {instead}".strip())
 
 
 class PoorFitError(HFSelectError):

@@ -537,7 +537,10 @@ def _short(error: Exception) -> str:
 def dataset_call(dataset_id: str, fn: Callable[..., T], *args, **kwargs) -> T:
     """Run ``fn`` (a ``datasets`` or ``HfFileSystem`` call about ``dataset_id``), turning its errors into ours."""
     if not hub_reachable():
-        raise HubUnreachableError(f"The Hub (needed for dataset '{dataset_id}')")
+        raise HubUnreachableError(
+            f"The Hub (needed for dataset '{dataset_id}')",
+            "Nothing was read or ranked: pick an example or upload the data as a file.",
+        )
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     try:
