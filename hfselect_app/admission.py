@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import gradio as gr
 
 from hfselect_core import limits
 from hfselect_core.errors import BusyError, HFSelectError
+from hfselect_core.settings import env_flag
 
 from .progress import CANCELLED
 from .text import md_message, warn
@@ -125,6 +127,12 @@ class JobAdmission:
             return before - len(self._tickets)
 
 
+def zero_gpu() -> bool:
+    """On ZeroGPU hardware (``SPACES_ZERO_GPU``, set by Spaces) jobs run in a GPU worker process: a stop
+    flag of this process cannot reach them (nor be pickled there), so Cancel uses Gradio's cancel."""
+    return env_flag(os.environ.get("SPACES_ZERO_GPU", ""))
+
+
 def client_key(headers: dict | None, host: str | None, session_hash: str | None) -> tuple[str, str]:
     """(session, ip) of a request: behind a proxy (Spaces) the last X-Forwarded-For address, the one the
     proxy itself added (earlier entries are whatever the client sent), else the peer address."""
@@ -200,7 +208,7 @@ def admitted(what: str, n_outputs: int) -> Callable[[Callable], Callable]:
                     JOBS.finish(ticket)
                     yield (CANCELLED,) + (gr.skip(),) * (n_outputs - 1)
                     return
-                if takes_stop and kwargs.get("should_stop") is None:
+                if takes_stop and kwargs.get("should_stop") is None and not zero_gpu():
                     kwargs["should_stop"] = ticket.stop.is_set
             try:
                 yield from fn(*args, **kwargs)

@@ -21,7 +21,9 @@ from typing import Any
 
 import gradio as gr
 
+from hfselect_core import card
 from hfselect_core.embedding import BUNDLED_MODEL_ID
+from hfselect_core.errors import HFSelectError
 from hfselect_core.training import DEFAULT_LM_BATCH_SIZE, DEFAULT_LM_EPOCHS, DEFAULT_LM_LEARNING_RATE
 
 from . import share
@@ -245,6 +247,19 @@ RANK_FIELDS: tuple[Field, ...] = (
 # --- the studio form ("Add your dataset": the train_esm API) -------------------------------------
 
 
+def _card_check(checker: Callable[[Any], Any]) -> Check:
+    """A field check from one of the card's checks (``hfselect_core.card``): its message, or None."""
+
+    def check(value: Any, form: Any) -> str | None:
+        try:
+            checker(value if value not in ("", None) else None)
+        except HFSelectError as e:
+            return str(e)
+        return None
+
+    return check
+
+
 def _studio_examples(ctx: Any) -> gr.Number:
 
     return gr.Number(
@@ -316,6 +331,46 @@ STUDIO_FIELDS: tuple[Field, ...] = (
         "training",
         lambda ctx: gr.Radio(v.FIT_METHOD_CHOICES, value="closed_form", label="Fit method", elem_id="studio-fit"),
         v.check_fit_method,
+    ),
+    # What the new ESM's model card says about the data (hfselect_core.card writes and checks it).
+    Field(
+        "language",
+        "",
+        'language(s) of the texts, ISO 639-1 codes such as "en" or "en, de" (empty: not recorded).',
+        "card",
+        lambda ctx: gr.Textbox(
+            "", label="Language (ISO 639-1 codes)", placeholder="e.g. en or en, de", elem_id="studio-language"
+        ),
+        _card_check(card.check_language),
+    ),
+    Field(
+        "license",
+        card.DEFAULT_LICENSE,
+        f'license of the ESM on the Hub, an identifier such as "{card.DEFAULT_LICENSE}", "mit" or "cc-by-4.0".',
+        "card",
+        lambda ctx: gr.Dropdown(
+            sorted(card.HUB_LICENSES),
+            value=card.DEFAULT_LICENSE,
+            label="License of the ESM",
+            allow_custom_value=True,
+            elem_id="studio-license",
+        ),
+        _card_check(card.check_license),
+        clean=_stripped,
+    ),
+    Field(
+        "data_source",
+        "",
+        f"where the data came from: origin, its license, a link (at most {card.MAX_DATA_SOURCE_CHARS} characters).",
+        "card",
+        lambda ctx: gr.Textbox(
+            "",
+            label="Data source (origin, its license, a link)",
+            lines=2,
+            placeholder="e.g. support tickets of our shop, 2024; CC BY 4.0; https://example.org/data",
+            elem_id="studio-data-source",
+        ),
+        _card_check(card.check_data_source),
     ),
 )
 

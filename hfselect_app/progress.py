@@ -97,3 +97,4 @@ class StagedStatus:
 
 
 CANCELLED = "⏹️ **Cancelled.** The results below (if any) are from the previous run."
+STUDIO_CANCELLED = "⏹️ **Cancelled.** The ESM below (if any) is the one trained before."

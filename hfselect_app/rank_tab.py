@@ -22,7 +22,7 @@ from hfselect_core.hub import hub_reachable
 from hfselect_core.ranking import iter_task_ranking
 
 from . import fields, plots, presenters, share, targets
-from .admission import admit, admitted, cancel_waiting, refusal_outputs
+from .admission import admit, admitted, cancel_waiting, refusal_outputs, zero_gpu
 from .picker import fill_example, target_picker
 from .progress import CANCELLED, RANK_STAGES, StagedStatus
 from .settings import AppSettings
@@ -430,7 +430,10 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
     api_trigger.click(rank, rank_inputs, rank_outputs, api_name="rank", **job)
     # Cancel stops the job from inside (admission's stop flag, checked between ESMs and batches): the
     # job ends normally with a neutral status, where Gradio's cancel would mark every output "Error".
-    cancel_button.click(cancelled, None, [rank_status, cancel_button], queue=False, **private)
+    cancel_button.click(
+        cancelled, None, [rank_status, cancel_button], cancels=[rank_event] if zero_gpu() else None, queue=False,
+        **private,
+    )  # fmt: skip
     # The share link follows the form: every change of a field (an example picked, a column, a number).
     gr.on(
         [c.change for c in rank_inputs] + [base_url.change],

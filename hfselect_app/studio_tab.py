@@ -16,19 +16,20 @@ from typing import Any
 
 import gradio as gr
 
-from hfselect_core import estimate, hub, studio
+from hfselect_core import card, estimate, hub, studio
 from hfselect_core.data import read_table
 from hfselect_core.embedding import BUNDLED_MODEL_ID
-from hfselect_core.errors import HFSelectError, PoorFitError
+from hfselect_core.errors import CancelledError, HFSelectError, PoorFitError
 from hfselect_core.sources import esm_coverage
-from hfselect_core.training import TrainingSettings
+from hfselect_core.training import DEFAULT_LM_BATCH_SIZE, TrainingSettings
 
 from . import fields, presenters, targets
-from .admission import admitted, cancel_waiting
+from .admission import admitted, cancel_waiting, zero_gpu
 from .context import ONLINE_DEFAULT_MODEL
 from .picker import target_picker
+from .progress import STUDIO_CANCELLED, STUDIO_STAGES, StagedStatus
 from .settings import AppSettings
-from .text import error_message, fix_form_status, md_code, md_message, md_text, ordered_outputs, progress_text, warn
+from .text import error_message, fix_form_status, md_code, md_message, md_text, ordered_outputs, warn
 from .validators import DEFAULT_SEED, as_list, check_base_model_allowed, field_errors, source_of
 from .zerogpu import on_zero_gpu, training_handler_seconds
 
@@ -43,6 +44,8 @@ PICKER_IDS = {
 # The train_esm API's outputs, in order.
 OUTPUTS = ("status", "fit", "check", "card", "download", "folder")
 FORCE_LABEL = "Publish even though the fit is poor (not recommended)"
+# The form's target source -> what the card says about the data (only a Hub dataset gets a datasets: entry).
+SOURCE_KINDS = {"hub": card.SOURCE_HUB, "file": card.SOURCE_UPLOAD, "example": card.SOURCE_EXAMPLE}
 _KNOWN_MODEL_SIZES = {BUNDLED_MODEL_ID: (384, 6), ONLINE_DEFAULT_MODEL: (768, 12), "bert-base-uncased": (768, 12)}
 
 
@@ -90,17 +93,19 @@ def model_size(model_id: str) -> tuple[int, int | None]:
 
 
 @lru_cache(maxsize=32)
-def _file_mean_tokens(path: str, mtime: float, columns: tuple[str, ...]) -> float | None:
+def _file_profile(
+    path: str, mtime: float, columns: tuple[str, ...], batch_size: int
+) -> tuple[int, estimate.TextProfile | None]:
     df = read_table(path)
     cols = [c for c in columns if c in df.columns]
     if not cols:
-        return None
+        return len(df), None
     texts = df[cols].astype(str).agg(" [SEP] ".join, axis=1).tolist()
-    return estimate.approx_mean_tokens(texts)
+    return len(df), estimate.text_profile(texts, batch_size=batch_size)
 
 
-def mean_tokens(form: Any) -> float | None:
-    """Approximate tokens per text of the chosen example/uploaded file (None when unknown)."""
+def target_profile(form: Any, batch_size: int = 32) -> tuple[int | None, estimate.TextProfile | None]:
+    """(rows, text profile) of the chosen example or uploaded file; (None, None) when unknown (Hub, nothing chosen)."""
     try:
         source = source_of(form)
         if source == "example" and form.example:
@@ -109,32 +114,50 @@ def mean_tokens(form: Any) -> float | None:
         elif source == "file" and form.file:
             path, cols = targets.checked_upload(form.file), as_list(form.text_columns)
         else:
-            return None
-        return _file_mean_tokens(str(path), Path(path).stat().st_mtime, tuple(cols))
+            return None, None
+        return _file_profile(str(path), Path(path).stat().st_mtime, tuple(cols), batch_size)
     except Exception:  # noqa: BLE001 - only an estimate
-        return None
+        return None, None
+
+
+def mean_tokens(form: Any) -> float | None:
+    """Approximate tokens per text of the chosen example/uploaded file (None when unknown)."""
+    profile = target_profile(form)[1]
+    return profile.mean_tokens if profile is not None else None
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else estimate.format_duration(seconds).removeprefix("about ")
 
 
 def estimate_markdown(form: Any, device: str | None = None) -> str:
-    """'Device: CPU · estimated time: about 2 min (...)' for the chosen size, epochs and base model."""
+    """'Device: CPU · estimated time: about 2 min (...)' for the rows that will really be trained on,
+    their text lengths, the epochs, batch size and base model (``hfselect_core.estimate``)."""
     device = device or studio.default_device()
     where = "GPU" if str(device).startswith("cuda") else "CPU"
     try:
         n = int(form.num_examples)
         e = float(form.epochs)
+        batch = int(form.batch_size) if form.batch_size not in (None, "") else DEFAULT_LM_BATCH_SIZE
     except (TypeError, ValueError):
         return f"Device: **{where}**. Set the number of examples and epochs to see a time estimate."
     model = (form.base_model or BUNDLED_MODEL_ID).strip()
     dim, layers = model_size(model)
     pool = esm_coverage(include_hub=False)["bundled"].get(model, 0)
-    seconds = estimate.estimate_training_seconds(
-        n, e, device, base_model_dim=dim, num_layers=layers, mean_tokens=mean_tokens(form), pool_size=pool
-    )
+    rows, profile = target_profile(form, max(1, batch))
+    trained = min(n, rows) if rows else n
+    est = estimate.estimate_studio_seconds(
+        trained, e, device, profile=profile, batch_size=max(1, batch), base_model_dim=dim, num_layers=layers,
+        pool_size=pool,
+    )  # fmt: skip
     cap = studio.studio_limits().max_examples(device)
+    size = f"{trained:,} examples" + (f" (all {rows:,} rows of the data)" if rows and rows <= n else "")
+    parts = est.parts
     return (
-        f"Device: **{where}** · estimated time: **{estimate.format_duration(seconds)}** "
-        f"({n:,} examples × {e:g} epoch(s) with {md_code(model)}, then a self-check against {pool} bundled ESM(s); "
-        f"at most {cap:,} examples on {where} here)."
+        f"Device: **{where}** · estimated time: **{estimate.format_duration(est.total)}** on an otherwise idle "
+        f"machine (fine-tuning ~{_seconds(parts['fine_tune'])}, embedding and fit ~{_seconds(parts['embed'] + parts['fit'])}, "
+        f"self-check against {pool} bundled ESM(s) ~{_seconds(parts.get('self_check', 0.0))}): {size} × {e:g} epoch(s) "
+        f"with {md_code(model)}; at most {cap:,} examples on {where} here."
     )
 
 
@@ -189,23 +212,29 @@ def studio_estimate(*args: Any) -> str:
         return f"⚠️ {md_message(error_message(e))}"
 
 
-def _train(form, progress=None) -> Iterator[tuple]:
+def _train(form, progress=None, should_stop=None) -> Iterator[tuple]:
     messages = [e.message for e in field_errors(FIELDS, form)]
     if messages:
         warn(" ".join(messages))
         yield outputs(fix_form_status(messages))
         return
+    staged = StagedStatus(STUDIO_STAGES, "Training")
     try:
-        yield outputs("⏳ Loading the data...")
+        yield outputs(staged.update("Data", message="reading the sample"))
         progress(0.0, desc="Loading the data")
         settings = training_settings(form)
         dataset = targets.build_dataset(form)
         # Runs cancelled mid-way may leave their folders; anything older than a day goes.
         presenters.remove_old_temp_dirs("hfselect_esm_", 24 * 3600)
-        yield outputs(f"⏳ Data: {md_message(dataset.summary())}")
+        yield outputs(staged.update("Data", 1, 1, dataset.summary()))
         result = None
         events = studio.iter_studio_training(
-            dataset, form.base_model, settings=settings, **targets.task_meta(form), self_check=True
+            dataset,
+            form.base_model,
+            settings=settings,
+            **targets.task_meta(form),
+            self_check=True,
+            should_stop=should_stop,
         )
         for event in events:
             if event.result is not None:
@@ -213,9 +242,19 @@ def _train(form, progress=None) -> Iterator[tuple]:
                 continue
             desc = f"{event.stage} {event.done}/{event.total}" if event.total else event.stage
             progress(event.fraction, desc=f"{desc}: {event.message}" if event.message else desc)
-            yield outputs(progress_text(event.stage, event.done, event.total, event.message))
+            yield outputs(staged.update(event.stage, event.done, event.total, event.message))
         if result is None:
             raise HFSelectError("The training stopped before it finished.")
+        # The card fields of the form go into config.json and README.md; the zip is made again so
+        # that it carries them.
+        card_text = card.apply_card_fields(
+            result.folder,
+            language=form.language or None,
+            license=form.license or None,
+            data_source=form.data_source or None,
+            source_kind=SOURCE_KINDS.get(source_of(form)),
+        )
+        studio.zip_esm_folder(result.folder, result.zip_path)
         problem = result.fit_problem()
         if problem:
             warn(f"The ESM was trained but is not reliable: {problem}")
@@ -228,17 +267,23 @@ def _train(form, progress=None) -> Iterator[tuple]:
             status,
             fit=fit_markdown(result),
             check=f"**Self-check:** {result.self_check_message()}",
-            card=card_for_display(result.card_markdown),
+            card=card_for_display(card_text),
             download=gr.DownloadButton(value=str(result.zip_path), visible=True),
             folder=str(result.folder),
         )
+    except CancelledError:
+        yield outputs(STUDIO_CANCELLED)  # asked for: neutral, the last ESM stays
     except Exception as e:  # noqa: BLE001 - messages, never tracebacks
         msg = error_message(e)
         warn(msg)
         yield outputs(f"❌ {md_message(msg)}")
 
 
-_EXTRA = [inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())]
+_EXTRA = [
+    inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()),
+    # Given by admission.admitted: true once this client pressed Cancel (keyword-only: not an API input).
+    inspect.Parameter("should_stop", inspect.Parameter.KEYWORD_ONLY, default=None),
+]
 _DOC = fields.api_docstring(
     "Train an ESM for a dataset (the bundled-ESM format), self-check it and zip it.",
     FIELDS,
@@ -255,6 +300,12 @@ train_esm = on_zero_gpu(training_handler_seconds)(
 
 #: The Train button's validator.
 validate_studio = fields.form_validator(FIELDS, StudioForm, "training")
+
+
+def cancelled_training(request: gr.Request | None = None) -> str:
+    """The studio's Cancel: the run is asked to stop (between steps); a neutral status at once."""
+    cancel_waiting(request)
+    return STUDIO_CANCELLED
 
 
 def suggest_repo(folder: str | None, profile: gr.OAuthProfile | None = None):
@@ -319,6 +370,8 @@ def build(ctx, demo: gr.Blocks) -> None:
             with gr.Accordion("Training settings (defaults: those of the ESMs on the Hub)", open=False):
                 components.update(fields.build_components(FIELDS, "training", ctx))
                 gr.Markdown("Limits: " + "; ".join(f"{k}: {v}" for k, v in studio.studio_limits().describe().items()))
+            with gr.Accordion("Model card: language, license, data source", open=False):
+                components.update(fields.build_components(FIELDS, "card", ctx))
             estimate_md = gr.Markdown(elem_id="studio-estimate")
             with gr.Row():
                 train_button = gr.Button("Train ESM", variant="primary", elem_id="train-button")
@@ -354,8 +407,20 @@ def build(ctx, demo: gr.Blocks) -> None:
     private = {"api_visibility": "private"}
     studio_inputs = fields.inputs(FIELDS, components)
     gr.on(
-        [demo.load, *(components[name].change for name in ("num_examples", "epochs", "base_model", "source"))]
-        + [components["example"].change, components["text_columns"].change],
+        [demo.load]
+        + [
+            components[name].change
+            for name in (
+                "num_examples",
+                "epochs",
+                "batch_size",
+                "base_model",
+                "source",
+                "example",
+                "file",
+                "text_columns",
+            )
+        ],
         studio_estimate,
         studio_inputs,
         estimate_md,
@@ -381,5 +446,14 @@ def build(ctx, demo: gr.Blocks) -> None:
         validator=validate_studio,
     )
     train_event.then(suggest_repo, folder, repo, **private)
-    train_cancel.click(cancel_waiting, None, status, cancels=[train_event], queue=False, **private)
+    # Cancel stops the training from inside (between steps), so the run ends with a neutral status
+    # instead of Gradio's "Error" badges; ZeroGPU workers cannot see that flag (admission.zero_gpu).
+    train_cancel.click(
+        cancelled_training,
+        None,
+        status,
+        cancels=[train_event] if zero_gpu() else None,
+        queue=False,
+        **private,
+    )
     publish_button.click(publish, [folder, repo, private_box, force], publish_md, concurrency_limit=1, **private)

@@ -95,6 +95,9 @@ def test_both_forms_share_the_target_fields_and_differ_after_them():
         "batch_size",
         "learning_rate",
         "fit_method",
+        "language",
+        "license",
+        "data_source",
     ]
     # Every non-target field has a component factory and a place in its tab.
     for table in (rank_tab.FIELDS, studio_tab.FIELDS):
