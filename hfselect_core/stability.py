@@ -198,10 +198,16 @@ class ResampleScorer:
 
     def _scorer(self, b: int) -> AffineLogME:
         if self._scorers[b] is None:
+            from threadpoolctl import threadpool_limits
+
             rows = self.rows[b]
-            self._scorers[b] = AffineLogME(
-                self.embeddings[rows], self.labels[rows], self.regression, device=self.device
-            )
+            # Single-threaded BLAS for these small products and factorisations: on a busy machine a
+            # threaded Cholesky of a 385 x 385 matrix waited on its second thread 15-25x longer than
+            # it computed (bench/RESULTS.md, "Stability").
+            with threadpool_limits(limits=1, user_api="blas"):
+                self._scorers[b] = AffineLogME(
+                    self.embeddings[rows], self.labels[rows], self.regression, device=self.device, workers=self.workers
+                )
         return self._scorers[b]
 
     def score(self, b: int, weights: np.ndarray, biases: np.ndarray) -> np.ndarray:
