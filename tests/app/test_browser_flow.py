@@ -81,6 +81,8 @@ def test_rank_is_locked_while_running_and_cancel_keeps_the_results(page, app_url
         "() => /step [2-6] of/.test(document.querySelector('#rank-status')?.innerText || '')", timeout=120_000
     )
     assert "→" in _status(page)  # the staged line: every step named
+    # One progress display: Gradio's own overlay does not print over the status line.
+    assert not page.locator("#rank-status [data-testid='status-tracker'] .progress-level").is_visible()
     started = time.monotonic()
     page.locator("#cancel-button").click()
     page.locator("#rank-status").get_by_text("Cancelled").wait_for(timeout=5_000)
@@ -155,3 +157,27 @@ def test_upload_gets_no_form_link_but_a_result_link(page, app_url, tmp_path):
     result_link = page.locator("#result-link textarea").input_value()
     page.goto(result_link)
     page.locator("#summary").get_by_text("Top candidate").wait_for(timeout=30_000)
+
+
+def test_embed_example_shows_the_app_with_a_prefilled_form(page, app_url):
+    from helpers import REPO_ROOT
+
+    embed = (REPO_ROOT / "assets" / "embed_example.html").as_uri()
+    page.goto(f"{embed}?app={app_url.rstrip('/')}&example=review_ratings")
+    frame = page.frame_locator("#app-frame")
+    frame.locator("#label-column input").wait_for(timeout=30_000)
+    assert page.locator("#app-url").inner_text() == app_url.rstrip("/")
+    frame.locator("#example-dropdown input").wait_for()
+    for _ in range(100):
+        if frame.locator("#label-column input").input_value().startswith("rating"):
+            break
+        page.wait_for_timeout(200)
+    assert frame.locator("#label-column input").input_value().startswith("rating")
+    # A link cannot turn the page into a javascript: URL.
+    page.goto(f"{embed}?app=javascript:alert(1)")
+    assert page.locator("#app-frame").get_attribute("src").startswith("http://127.0.0.1:7860/")
+    # The app's own snippet names the app it runs as (here the local URL; on Spaces, SPACE_HOST).
+    page.goto(app_url)
+    page.wait_for_function("() => document.querySelector('#embed-snippet textarea')?.value.includes('<iframe')")
+    snippet = page.locator("#embed-snippet textarea").input_value()
+    assert f'<gradio-app src="{app_url.rstrip("/")}"></gradio-app>' in snippet and "OWNER" not in snippet

@@ -146,3 +146,16 @@ def test_card_fields_reach_the_card_config_and_zip(trained):
     with zipfile.ZipFile(value["path"] if isinstance(value, dict) else value) as z:
         name = next(n for n in z.namelist() if n.endswith("README.md"))
         assert io.TextIOWrapper(z.open(name), encoding="utf-8").read() == readme
+
+
+def test_embed_snippet_names_the_space_from_its_setting(monkeypatch):
+    monkeypatch.delenv("SPACE_HOST", raising=False)
+    monkeypatch.setenv("SPACE_ID", "Acme/hf_select.v2")
+    snippet = rank_tab.make_embed_snippet("http://10.0.0.1:7860/")
+    assert '<gradio-app src="https://acme-hf-select-v2.hf.space"></gradio-app>' in snippet
+    assert '<iframe src="https://acme-hf-select-v2.hf.space/"' in snippet and "6.31.0/gradio.js" in snippet
+    monkeypatch.setenv("SPACE_HOST", "acme-hfselect.hf.space")  # what Spaces sets wins
+    assert 'src="https://acme-hfselect.hf.space"' in rank_tab.make_embed_snippet("")
+    monkeypatch.delenv("SPACE_HOST")
+    monkeypatch.delenv("SPACE_ID")
+    assert 'src="http://10.0.0.1:7860"' in rank_tab.make_embed_snippet("http://10.0.0.1:7860/")
