@@ -72,9 +72,14 @@ CSS = """
 .dark .js-plotly-plot .main-svg .annotation text {fill: #e5e7eb !important}
 .dark .js-plotly-plot .modebar-btn path {fill: #d1d5db !important}
 
-/* A dropdown's text stops before its arrow; validation messages sit below the field, not on its label. */
+/* A dropdown's text stops before its arrow. */
 #base-model input, #example-dropdown input {padding-right: 2.2em !important; text-overflow: ellipsis}
-.validation-message, [data-testid="validation-message"] {position: static !important; margin-top: 0.25em}
+/* Validation messages sit under their field (Gradio lays them over the field's label). */
+.block:has(> .wrap > .validation-error) {overflow: visible !important; margin-bottom: 3.6em}
+.form:has(.validation-error), .row:has(.validation-error) {overflow: visible !important}
+.wrap:has(> .validation-error) {top: 100% !important; bottom: auto !important; height: auto !important;
+  background: transparent !important; z-index: 5; padding-top: 0.25em !important}
+.wrap > .validation-error {position: static !important; width: 100%; box-sizing: border-box}
 """
 
 # Gradio's "Use via API" page asks /gradio_api/mcp/schema whether an MCP server runs; this Space runs
