@@ -23,6 +23,7 @@ from .data import TargetDataset
 from .embedding import EmbeddingModel, load_embedding_model
 from .errors import CancelledError, InvalidLabelsError
 from .esm import CARD_NAME, ESM, ESMConfig
+from .events import Event, ProgressCallback
 
 FIT_CLOSED_FORM = "closed_form"
 FIT_SGD = "sgd"
@@ -83,13 +84,8 @@ class TrainingResult:
     folder: Path | None = None
 
 
-@dataclass
-class TrainingEvent:
-    stage: str
-    done: int = 0
-    total: int = 0
-    message: str = ""
-    result: TrainingResult | None = None
+# Training yields the same events as every other job (the old name is kept for callers).
+TrainingEvent = Event
 
 
 # --- the linear map -------------------------------------------------------------------------
@@ -438,7 +434,7 @@ def iter_train_esm(
     result = TrainingResult(esm, report, losses or [], times)
     if output_dir is not None:
         result.folder = save_esm_folder(esm, output_dir, report, card_notes)
-    yield TrainingEvent("Done", 1, 1, "", result)
+    yield TrainingEvent("Done", 1, 1, "", result=result)
 
 
 def esm_config(
@@ -502,7 +498,7 @@ def train_esm(
     settings: TrainingSettings | None = None,
     device: str | None = None,
     output_dir: str | Path | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
     **metadata,
 ) -> TrainingResult:
     """Fine-tune ``base_model`` on ``dataset`` and fit its ESM; write the folder if ``output_dir``.

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import make_texts, write_esm_folder
+from helpers import REPO_ROOT, make_texts, write_esm_folder
 
 from hfselect_app.presenters import results_frame, summary_markdown
 from hfselect_core import stability as st
@@ -287,7 +286,7 @@ def test_a_tie_group_reaching_the_last_resampled_places_is_followed(tiny_bert_di
 
 # --- The bundled examples with the real MiniLM and the bundled pool (bench/RESULTS.md, "Stability") -----
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+EXAMPLES_DIR = REPO_ROOT / "assets" / "examples"
 
 
 def _example(name: str) -> tuple[dict, TargetDataset]:
