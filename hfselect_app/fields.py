@@ -482,6 +482,26 @@ def document_api(demo: gr.Blocks, endpoint: str, fields: Sequence[Field]) -> Non
     demo.get_api_info = get_api_info
 
 
+def admission_validator(fields: Sequence[Field], what: str, *, refusal_field: str = "base_model"):
+    """The ``validator=`` of an API event: only the JobAdmission ticket, taken before Gradio queues it.
+
+    The fields are not checked here: the handler answers a bad input with the app's own message
+    in its status output (a validator's refusal reaches gradio_client callers as a ValidationError).
+    Over a bound (the app or this client has too much waiting), the refusal shows at ``refusal_field``.
+    """
+    signature = validator_signature(fields)
+
+    def validate(*args, **kwargs) -> list:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        refused = admit(bound.arguments.get("request"), what)
+        return validations(fields, [v.FieldError(refusal_field, refused)] if refused else [])
+
+    validate.__signature__ = signature
+    validate.__annotations__ = {"request": gr.Request}
+    return validate
+
+
 def validator_signature(fields: Sequence[Field]) -> inspect.Signature:
     """The validator's parameters: the fields, then ``request`` (gradio fills it in by its type)."""
     params = [inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=f.default) for f in fields]

@@ -42,8 +42,9 @@ PICKER_IDS = {
     "task_type": "task-type",
 }
 # The /rank API's outputs, in order (gradio_client callers read them by position).
-# "raw" and "result_id" are States (not sent to API callers); "result" is the machine-readable result.
-OUTPUTS = ("status", "summary", "table", "skipped", "bar", "hist", "size", "csv", "json", "raw", "result_id", "result")
+# "result" is the machine-readable result (the last output API callers get); "raw" and "result_id" are
+# States, which gradio does not send to API callers (Python callers of rank() find result_id last).
+OUTPUTS = ("status", "summary", "table", "skipped", "bar", "hist", "size", "csv", "json", "result", "raw", "result_id")
 
 __all__ = ["FIELDS", "OUTPUTS", "RankForm", "autorun_rank", "build", "rank", "show_stored_result", "validate_form"]
 
@@ -174,7 +175,8 @@ _DOC = fields.api_docstring(
     "Rank intermediate tasks (ESMs) for a target dataset with ESM-LogME.",
     FIELDS,
     "status, summary Markdown, ranking table, skipped ESMs table, top-k bar, score histogram, "
-    "score-vs-size scatter, CSV file, JSON file, raw ranking table (Task ID without links), stored result id.",
+    "score-vs-size scatter, CSV file, JSON file, and the result as JSON (plain task ids and scores per ESM, "
+    "baseline_score, stability, skipped, result_id).",
 )
 
 #: The public ``/rank`` handler: one parameter per rank field (by name), then ``oauth_token``.
@@ -184,6 +186,8 @@ rank = admitted("ranking", len(OUTPUTS))(
 
 #: The Rank button's validator: every field checked (and a queue ticket taken) before queueing.
 validate_rank = fields.form_validator(FIELDS, RankForm, "ranking")
+#: The /rank API's validator: only the queue ticket (bad input is answered by the handler's status).
+admit_rank_api = fields.admission_validator(FIELDS, "ranking")
 
 
 def replot(raw: pd.DataFrame | None, k: float):
@@ -427,7 +431,7 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
     unlocked = rank_event.then(idle_buttons, None, buttons, queue=False, **private)
     unlocked.then(make_result_link, [base_url, result_ref], result_link, **private)
     api_trigger = gr.Button(visible=False, elem_id="rank-api")
-    api_trigger.click(rank, rank_inputs, rank_outputs, api_name="rank", **job)
+    api_trigger.click(rank, rank_inputs, rank_outputs, api_name="rank", validator=admit_rank_api, **job)
     # Cancel stops the job from inside (admission's stop flag, checked between ESMs and batches): the
     # job ends normally with a neutral status, where Gradio's cancel would mark every output "Error".
     cancel_button.click(
