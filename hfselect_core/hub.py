@@ -539,7 +539,7 @@ def dataset_call(dataset_id: str, fn: Callable[..., T], *args, **kwargs) -> T:
     if not hub_reachable():
         raise HubUnreachableError(
             f"The Hub (needed for dataset '{dataset_id}')",
-            "Nothing was read or ranked: pick an example or upload the data as a file.",
+            "Nothing was read or ranked; the examples and uploaded files work offline.",
         )
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
