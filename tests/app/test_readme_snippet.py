@@ -35,8 +35,13 @@ def app_url():
     app.demo.close()
 
 
-def test_readme_api_snippet_runs_as_printed(app_url, monkeypatch):
+def test_readme_api_snippet_runs_as_printed(app_url, monkeypatch, tmp_path):
     import gradio_client
+
+    from hfselect_core import result_cache
+
+    # The snippet's form is the app's default one: its stored result must not answer other tests' rankings.
+    monkeypatch.setenv(result_cache.CACHE_DIR_ENV, str(tmp_path / "results"))
 
     snippet = readme_snippet()
     assert 'api_name="/rank"' in snippet and "= outputs" in snippet
