@@ -41,7 +41,9 @@ def test_rank_example_streams_and_ranks_bundled_pool(ranked):
     assert linked.sum() >= 30
     assert not table.loc[~linked, "Task ID"].str.contains("/|&#47;").any()
     assert not table["Task ID"].str.contains("datasets/crowdflower_tweet_sentiment", regex=False).any()
-    assert bar.layout.height and hist.layout.height and size.layout.height
+    # The plots show this ranking: the bars are its best tasks in table order, every score is counted.
+    assert [str(y).split(". ")[0] for y in bar.data[0].y] == [str(r) for r in range(1, len(bar.data[0].y) + 1)]
+    assert sum(len(t.x) for t in hist.data if t.type == "histogram") == 39
     assert open(csv_path, encoding="utf-8").read().startswith("Rank,Task ID")
     assert '"ranking"' in open(json_path, encoding="utf-8").read()
     assert len(raw) == 39
@@ -155,21 +157,33 @@ def test_share_link_with_unusable_values_says_so_and_does_not_autorun(query, sai
     assert "<img" not in status  # escaped like every other untrusted text
 
 
-def test_plots_handle_empty_and_small_frames():
-    assert plots.top_k_bar(pd.DataFrame()).layout.height
+def test_plots_draw_the_frames_rows():
+    """Each plot shows the rows it is given (labels, order, scores, sizes), and an empty frame says so."""
+    empty = plots.top_k_bar(pd.DataFrame())
+    assert not empty.data and "Run a ranking" in empty.layout.annotations[0].text
     df = pd.DataFrame(
         {
-            "Rank": [1, 2],
-            "Task ID": ["a/b", "c"],
-            "Task Subset": [None, "x"],
-            "Num Examples": [100, None],
-            "Score": [0.5, 0.1],
-            "ESM": ["a", "c"],
+            "Rank": [1, 2, 3],
+            "Task ID": ["a/b", "c", "d/e"],
+            "Task Subset": [None, "x", None],
+            "Num Examples": [100, None, 5000],
+            "Score": [0.5, 0.1, -0.3],
+            "ESM": ["a", "c", "d"],
         }
     )
-    assert len(plots.top_k_bar(df, 50).data[0].y) == 2
-    assert plots.score_histogram(df, 1).layout.height == 340
-    assert len(plots.score_vs_size(df).data[0].x) == 1
+    bar = plots.top_k_bar(df, 2).data[0]
+    assert bar.y[0] == "1. a/b" and bar.y[1].startswith("2. c") and bar.y[1].endswith("x")  # task, then subset
+    base = getattr(bar, "base", None)  # bars drawn from the axis' left edge carry it apart
+    values = [float(x) + (float(base[i] if hasattr(base, "__len__") else base) if base is not None else 0.0)
+              for i, x in enumerate(bar.x)]  # fmt: skip
+    assert values == pytest.approx([0.5, 0.1])
+    hist = plots.score_histogram(df, 1)
+    bars = [t for t in hist.data if t.type == "histogram"]
+    assert [list(t.x) for t in bars if "top" in (t.name or "")] == [[0.5]]
+    assert sorted(sum((list(t.x) for t in bars), [])) == [-0.3, 0.1, 0.5]
+    size = plots.score_vs_size(df).data[0]
+    assert list(size.x) == [100, 5000] and list(size.y) == [0.5, -0.3]  # the row without a size is left out
+    assert list(size.text) == ["a/b", "d/e"]
 
 
 def test_end_to_end_rank_through_gradio_client():
