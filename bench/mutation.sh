@@ -45,7 +45,8 @@ run_group() {
         printf '    %s\n' -p no:cacheprovider -m "not browser"
         echo "pytest_add_cli_args_test_selection ="
         for t in $tests; do [[ -e $dir/$t ]] && echo "    $t"; done
-        echo "timeout_multiplier = 5.0"
+        echo "timeout_multiplier = 10.0"
+        echo "timeout_constant = 20.0"  # CPU seconds: fixtures rebuilt in each forked run are not in the per-test times
         echo "use_git_change_detection = false"
     } >"$dir/setup.cfg"
     echo "== $name: mutating $modules; tests: $tests (budget ${BUDGET}s, $JOBS workers)"
