@@ -7,6 +7,7 @@ from the same table. Results are drawn by :mod:`hfselect_app.presenters`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
@@ -246,9 +247,29 @@ def idle_buttons() -> tuple:
 
 def cancelled(request: gr.Request | None = None) -> tuple:
     """The Cancel button: the job is asked to stop; a neutral status at once (the previous results
-    stay). Rank is offered again when the job has ended (the event's ``then``)."""
+    stay). Rank is offered again by the job's last update, once it has ended (on ZeroGPU, where
+    Gradio's cancel closes the job, at once)."""
     cancel_waiting(request)
-    return CANCELLED, gr.Button(interactive=False)
+    return CANCELLED, *(idle_buttons() if zero_gpu() else (gr.skip(), gr.Button(interactive=False)))
+
+
+def _locking_buttons(handler):
+    """The page's Rank: ``handler``'s updates plus Rank/Cancel, locked while it runs and offered again
+    however it ends. Only a job that passed the validator runs, so a refused form never locks Rank."""
+
+    @functools.wraps(handler)  # same signature: gradio injects the request and token as for ``handler``
+    def run(*args, **kwargs):
+        unchanged = (gr.skip(),) * len(OUTPUTS)
+        yield (*unchanged, *running_buttons())
+        for update in handler(*args, **kwargs):
+            yield (*update, gr.skip(), gr.skip())
+        yield (*unchanged, *idle_buttons())
+
+    return run
+
+
+#: The page's Rank: the same handler, with the Rank and Cancel buttons as two more outputs.
+rank_page = _locking_buttons(rank)
 
 
 def lock_for_autorun(flag: bool, result_id: str | None) -> tuple:
@@ -424,18 +445,18 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
     # The page's Rank: checked field by field before queueing (messages at the inputs), Rank locked
     # while it runs. API callers get the same handler without the validator (the API event below),
     # so a bad input comes back as the status message instead of a client-side ValidationError.
-    locked = rank_button.click(running_buttons, None, buttons, queue=False, **private)
-    rank_event = locked.then(
-        rank, rank_inputs, rank_outputs, validator=validate_rank, api_name="rank_page", **job, **private
-    )
-    unlocked = rank_event.then(idle_buttons, None, buttons, queue=False, **private)
-    unlocked.then(make_result_link, [base_url, result_ref], result_link, **private)
+    # (A click's trigger_mode "once" already ignores clicks while the event waits in the queue.)
+    rank_event = rank_button.click(
+        rank_page, rank_inputs, [*rank_outputs, *buttons], validator=validate_rank, api_name="rank_page", **job,
+        **private,
+    )  # fmt: skip
+    rank_event.then(make_result_link, [base_url, result_ref], result_link, **private)
     api_trigger = gr.Button(visible=False, elem_id="rank-api")
     api_trigger.click(rank, rank_inputs, rank_outputs, api_name="rank", validator=admit_rank_api, **job)
     # Cancel stops the job from inside (admission's stop flag, checked between ESMs and batches): the
     # job ends normally with a neutral status, where Gradio's cancel would mark every output "Error".
     cancel_button.click(
-        cancelled, None, [rank_status, cancel_button], cancels=[rank_event] if zero_gpu() else None, queue=False,
+        cancelled, None, [rank_status, *buttons], cancels=[rank_event] if zero_gpu() else None, queue=False,
         **private,
     )  # fmt: skip
     # The share link follows the form: every change of a field (an example picked, a column, a number).

@@ -61,6 +61,10 @@ def test_rank_is_locked_while_running_and_cancel_keeps_the_results(page, app_url
     from hfselect_app import admission
 
     page.goto(app_url)
+    page.wait_for_function("() => document.querySelector('#share-link textarea')?.value.includes('model=')")
+    page.locator("#rank-button").click()  # nothing picked: refused at the inputs, Rank stays offered
+    page.get_by_text("Pick an example").first.wait_for(timeout=10_000)
+    assert page.locator("#rank-button").is_enabled()
     _pick_example(page, "news_headlines", "topic")
     page.locator("#rank-button").click()
     page.wait_for_function(RANK_DISABLED, timeout=10_000)
