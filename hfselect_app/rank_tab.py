@@ -443,8 +443,9 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
     buttons = [rank_button, cancel_button]
     job = {"concurrency_limit": 2, "concurrency_id": "rank", "show_progress": "hidden"}
     # The page's Rank: checked field by field before queueing (messages at the inputs), Rank locked
-    # while it runs. API callers get the same handler without the validator (the API event below),
-    # so a bad input comes back as the status message instead of a client-side ValidationError.
+    # while it runs. API callers get the same handler without the field checks (the API event below
+    # only takes the admission ticket), so a bad input comes back as the status message instead of a
+    # client-side ValidationError.
     # (A click's trigger_mode "once" already ignores clicks while the event waits in the queue.)
     rank_event = rank_button.click(
         rank_page, rank_inputs, [*rank_outputs, *buttons], validator=validate_rank, api_name="rank_page", **job,
