@@ -24,6 +24,7 @@ import torch
 
 from . import hub
 from . import settings as settings_mod
+from .card import CardFieldError, check_card
 from .data import TargetDataset
 from .embedding import EmbeddingModel, load_embedding_model
 from .errors import (
@@ -563,6 +564,10 @@ def publish_esm(
             f"{folder.name}: README.md has no '{hub.ESM_TAG}' tag in its metadata, so nobody could find the ESM. "
             "Train it again here, which writes the card."
         )
+    try:
+        check_card(card)  # what the Hub's metadata validation would refuse, found before uploading
+    except CardFieldError as e:
+        raise ESMFormatError(f"{folder.name}: README.md would be refused by the Hub: {e}") from None
     if not hub.hub_reachable():
         raise HubUnreachableError("The Hugging Face Hub (needed to publish)")
     from huggingface_hub.errors import HfHubHTTPError

@@ -275,6 +275,23 @@ def test_publish_refusals(trained, fake_hub, tmp_path):
     assert fake_hub["create_repo"] == [] and fake_hub["upload_folder"] == []
 
 
+def test_publish_refuses_a_card_the_hub_would_refuse(trained, fake_hub, tmp_path):
+    """A card edited after training (a license the Hub does not know) is refused
+    before anything is created or uploaded, naming the problem."""
+    import shutil
+
+    _, result, _ = trained
+    folder = tmp_path / "esm"
+    shutil.copytree(result.folder, folder)
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    edited = card.replace('license: "apache-2.0"', 'license: "my-own-license"', 1)
+    assert edited != card
+    (folder / "README.md").write_text(edited, encoding="utf-8")
+    with pytest.raises(ESMFormatError, match="would be refused by the Hub.*license"):
+        studio.publish_esm(folder, "alice/esm", FAKE_TOKEN)
+    assert fake_hub["create_repo"] == [] and fake_hub["upload_folder"] == []
+
+
 def test_publish_offline_raises_hub_unreachable(trained, monkeypatch):
     _, result, _ = trained
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
