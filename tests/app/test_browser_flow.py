@@ -66,6 +66,9 @@ def test_rank_is_locked_while_running_and_cancel_keeps_the_results(page, app_url
     page.get_by_text("Pick an example").first.wait_for(timeout=10_000)
     assert page.locator("#rank-button").is_enabled()
     _pick_example(page, "news_headlines", "topic")
+    page.get_by_text("Advanced", exact=True).click()
+    page.locator("#num-examples input").fill("60")  # a quick first ranking
+    page.locator("#num-examples input").press("Tab")
     page.locator("#rank-button").click()
     page.wait_for_function(RANK_DISABLED, timeout=10_000)
     assert page.locator("#cancel-button").is_enabled()
@@ -75,7 +78,6 @@ def test_rank_is_locked_while_running_and_cancel_keeps_the_results(page, app_url
     summary_before = page.locator("#summary").inner_text()
 
     # Another sample (size and seed): neither the result cache nor the embedding cache can answer.
-    page.get_by_text("Advanced", exact=True).click()
     page.locator("#num-examples input").fill("300")
     page.locator("#seed input").fill(str(int(time.time()) % 100_000 + 100))
     page.locator("#seed input").press("Tab")
@@ -86,7 +88,13 @@ def test_rank_is_locked_while_running_and_cancel_keeps_the_results(page, app_url
     )
     assert "→" in _status(page)  # the staged line: every step named
     # One progress display: Gradio's own overlay does not print over the status line.
-    assert not page.locator("#rank-status [data-testid='status-tracker'] .progress-level").is_visible()
+    tracker_shown = page.evaluate(
+        """() => [...document.querySelectorAll("#rank-status [data-testid='status-tracker']")].some(e => {
+            const style = getComputedStyle(e);
+            return style.display !== 'none' && style.visibility !== 'hidden' && style.opacity !== '0';
+        })"""
+    )
+    assert not tracker_shown
     started = time.monotonic()
     page.locator("#cancel-button").click()
     page.locator("#rank-status").get_by_text("Cancelled").wait_for(timeout=5_000)
