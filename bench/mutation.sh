@@ -48,6 +48,7 @@ run_group() {
         echo "timeout_multiplier = 10.0"
         echo "timeout_constant = 20.0"  # CPU seconds: fixtures rebuilt in each forked run are not in the per-test times
         echo "use_git_change_detection = false"
+        echo "process_isolation = forkserver"  # torch and OpenMP are not fork-safe once used
     } >"$dir/setup.cfg"
     echo "== $name: mutating $modules; tests: $tests (budget ${BUDGET}s, $JOBS workers)"
     local start=$SECONDS
