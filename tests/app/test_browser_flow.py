@@ -37,7 +37,7 @@ def app_url():
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(60_000)  # the shared 2-core machine can be slow to answer
     yield page
     context.close()
 
