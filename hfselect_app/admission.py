@@ -33,6 +33,9 @@ class Ticket:
     # Set by Cancel: the running job checks it between units of work (``should_stop``), so it
     # stops inside a long step too, not only when Gradio stops asking for its next update.
     stop: threading.Event = field(default_factory=threading.Event)
+    # Set when the job is about to show its results: from then on a Cancel no longer stops it
+    # (nor says "cancelled"), so the status never claims the previous run for the new results.
+    delivered: bool = False
 
 
 class JobAdmission:
@@ -119,6 +122,24 @@ class JobAdmission:
             ticket.stop.set()
         return len(mine)
 
+    def cancel_session(self, session: str) -> bool:
+        """Ask every job of ``session`` that has not shown its results yet to stop; true if there was one
+        (then it ends without showing them), false if they had all finished (their results stand)."""
+        with self._lock:
+            pending = [t for t in self._tickets if t.session == session and not t.delivered]
+            for ticket in pending:
+                ticket.stop.set()
+        return bool(pending)
+
+    def claim_delivery(self, ticket: Ticket) -> bool:
+        """Called by a job just before it shows its results: true (and no Cancel can claim it any more)
+        unless a Cancel came first. Under the lock, so a Cancel and the results never both win."""
+        with self._lock:
+            if ticket.stop.is_set():
+                return False
+            ticket.delivered = True
+            return True
+
     def drop_waiting(self, session: str) -> int:
         """Give back the waiting tickets of ``session`` (its queued jobs were cancelled)."""
         with self._lock:
@@ -190,6 +211,7 @@ def admitted(what: str, n_outputs: int) -> Callable[[Callable], Callable]:
         # ``should_stop`` stays out of its way (and out of the API).
         index = len(positional)
         takes_stop = any(p.name == "should_stop" for p in keyword_only)
+        takes_claim = any(p.name == "may_deliver" for p in keyword_only)
 
         @functools.wraps(fn)
         def run(*args, **kwargs):
@@ -210,6 +232,8 @@ def admitted(what: str, n_outputs: int) -> Callable[[Callable], Callable]:
                     return
                 if takes_stop and kwargs.get("should_stop") is None and not zero_gpu():
                     kwargs["should_stop"] = ticket.stop.is_set
+                if takes_claim and kwargs.get("may_deliver") is None and not zero_gpu():
+                    kwargs["may_deliver"] = functools.partial(JOBS.claim_delivery, ticket)
             try:
                 yield from fn(*args, **kwargs)
             finally:
@@ -232,3 +256,11 @@ def cancel_waiting(request: gr.Request | None = None) -> str:
     if request is not None:
         JOBS.stop_session(request_client(request)[0])
     return "Cancelled."
+
+
+def request_cancel(request: gr.Request | None = None) -> bool:
+    """The Rank tab's Cancel: like :func:`cancel_waiting`; true if a job of this session was stopped
+    before showing its results, false if they had all finished (without a request: true)."""
+    if request is None:
+        return True
+    return JOBS.cancel_session(request_client(request)[0])

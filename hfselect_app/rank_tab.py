@@ -23,7 +23,7 @@ from hfselect_core.hub import hub_reachable
 from hfselect_core.ranking import iter_task_ranking
 
 from . import fields, plots, presenters, share, targets
-from .admission import admit, admitted, cancel_waiting, refusal_outputs, zero_gpu
+from .admission import admit, admitted, refusal_outputs, request_cancel, zero_gpu
 from .picker import fill_example, target_picker
 from .progress import CANCELLED, RANK_STAGES, StagedStatus
 from .settings import AppSettings
@@ -108,7 +108,9 @@ def validate_form(form: Any) -> list[str]:
     return [e.message for e in field_errors(FIELDS, form)]
 
 
-def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None, should_stop=None) -> Iterator[tuple]:
+def _rank(
+    form, oauth_token: gr.OAuthToken | None = None, progress=None, should_stop=None, may_deliver=None
+) -> Iterator[tuple]:
     messages = validate_form(form)
     if messages:
         warn(" ".join(messages))
@@ -125,6 +127,8 @@ def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None, should_
         stored = result_cache.default_cache().get(plan.key) if plan is not None else None
         if stored is not None:
             shared_id = "" if stored.restricted else stored.result_id  # gated/private: no link
+            if may_deliver is not None and not may_deliver():
+                raise CancelledError()
             yield finished_outputs(presenters.cached_status(stored), stored.ranking, form.top_k, shared_id)
             return
         dataset = targets.build_dataset(form, token=token)
@@ -155,6 +159,10 @@ def _rank(form, oauth_token: gr.OAuthToken | None = None, progress=None, should_
         if plan is not None:
             result_id = result_cache.default_cache().put(plan.key, ranking, plan.restricted, plan.target_label)
             result_id = "" if plan.restricted else result_id  # gated/private inputs: never offered as a link
+        # A Cancel that came before this point wins (the previous results stay, as its status says);
+        # after it, the results are shown and the Cancel button no longer claims otherwise.
+        if may_deliver is not None and not may_deliver():
+            raise CancelledError()
         yield finished_outputs(f"✅ Done: {dataset.summary()}.", ranking, form.top_k, result_id)
     except CancelledError:
         yield outputs(CANCELLED)  # the user asked for it: neutral, and the previous results stay
@@ -171,6 +179,8 @@ _EXTRA = [
     inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()),
     # Given by admission.admitted: true once this client pressed Cancel (keyword-only: not an API input).
     inspect.Parameter("should_stop", inspect.Parameter.KEYWORD_ONLY, default=None),
+    # Given by admission.admitted: false once Cancel came first (the results must not be shown then).
+    inspect.Parameter("may_deliver", inspect.Parameter.KEYWORD_ONLY, default=None),
 ]
 _DOC = fields.api_docstring(
     "Rank intermediate tasks (ESMs) for a target dataset with ESM-LogME.",
@@ -248,9 +258,12 @@ def idle_buttons() -> tuple:
 def cancelled(request: gr.Request | None = None) -> tuple:
     """The Cancel button: the job is asked to stop; a neutral status at once (the previous results
     stay). Rank is offered again by the job's last update, once it has ended (on ZeroGPU, where
-    Gradio's cancel closes the job, at once)."""
-    cancel_waiting(request)
-    return CANCELLED, *(idle_buttons() if zero_gpu() else (gr.skip(), gr.Button(interactive=False)))
+    Gradio's cancel closes the job, at once). When the job had already shown its results, the
+    status is left as the job wrote it ("Done"): those results are the new ones."""
+    stopped = request_cancel(request)
+    return CANCELLED if stopped else gr.skip(), *(
+        idle_buttons() if zero_gpu() else (gr.skip(), gr.Button(interactive=False))
+    )
 
 
 def _locking_buttons(handler):

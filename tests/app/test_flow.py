@@ -159,3 +159,23 @@ def test_embed_snippet_names_the_space_from_its_setting(monkeypatch):
     monkeypatch.delenv("SPACE_HOST")
     monkeypatch.delenv("SPACE_ID")
     assert 'src="http://10.0.0.1:7860"' in rank_tab.make_embed_snippet("http://10.0.0.1:7860/")
+
+
+def test_cancel_after_the_results_leaves_them_labelled_done_and_a_cancel_before_them_wins():
+    form = dict(
+        example="support_messages", num_examples=60, max_esms=3, seed=_seed(), pool="bundled", base_model=MINILM
+    )
+    request = _request("flow-cancel-end")
+    first = list(rank_tab.rank(**form, request=request))
+    assert first[-1][0].startswith("✅"), first[-1][0]
+    # Cancel pressed as the results arrive (the job is over): the status stays "Done", not "previous run".
+    assert rank_tab.cancelled(request)[0] != progress.CANCELLED
+    # The same form again is answered from the result cache; Cancel lands between its first update
+    # and the results: then no results are shown, and both the button and the job say "Cancelled".
+    job = rank_tab.rank(**form, request=request)
+    assert not next(job)[0].startswith("✅")
+    assert rank_tab.cancelled(request)[0] == progress.CANCELLED
+    rest = list(job)
+    assert [o[0] for o in rest] == [progress.CANCELLED]
+    assert all(o == rank_tab.gr.skip() for o in rest[0][1:])  # every other output left as it was
+    assert admission.JOBS.counts("flow-cancel-end") == (0, 0, 0)
