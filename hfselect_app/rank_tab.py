@@ -301,6 +301,9 @@ def load_values(request: gr.Request | None) -> dict[str, Any]:
     )
     q = share.parse_query(FIELDS, dict(request.query_params) if request is not None else {})
     status = presenters.status_line(hub_reachable())
+    q, stored_note = _stored_form(q)
+    if stored_note:
+        status += "\n\nℹ️ " + stored_note
     if q.get("problems"):
         status += "\n\n⚠️ This link has values that could not be used: " + "; ".join(q["problems"]) + "."
     values: dict[str, Any] = {
@@ -328,6 +331,21 @@ def load_values(request: gr.Request | None) -> dict[str, Any]:
         if name in q:
             values[name] = gr.Dropdown(value=q[name], allow_custom_value=True)
     return values
+
+
+def _stored_form(q: dict) -> tuple[dict, str]:
+    """A ``?result=`` link's query, with the form filled from the stored ranking's own inputs (so
+    that ranking again with another seed is one click), and a note when its file must be uploaded
+    again. A link that also carries form values keeps them as they are."""
+    if not q.get("result_id") or any(f.name in q for f in FIELDS):
+        return q, ""
+    stored = result_cache.default_cache().get_by_id(q["result_id"])
+    if stored is None or not stored.key:
+        return q, ""
+    params, extra, note = share.stored_query(stored.key, stored.target_label)
+    filled = share.parse_query(FIELDS, params)
+    filled.pop("problems", None)
+    return {**filled, **extra, **{k: v for k, v in q.items() if k != "autorun"}, "autorun": False}, note
 
 
 def autorun_rank(flag: bool, result_id: str | None, *args):

@@ -193,6 +193,41 @@ def form_link(fields: Sequence, base_url: str, form: Any) -> tuple[str, str]:
     return share_url(fields, base_url, form), ""
 
 
+STORED_UPLOAD_NOTE = (
+    "This ranking was of an uploaded file, which is not stored: upload it again (the columns and "
+    "settings are filled in) to rank it with other settings."
+)
+
+
+def stored_query(key: Mapping, target_label: str) -> tuple[dict[str, str], dict[str, Any], str]:
+    """What refills the form of a stored ranking (``?result=<id>``), from its stored inputs
+    (``RankingKey.to_dict``) and target label: (link parameters for :func:`parse_query`, values of
+    the fields that links do not carry, by field name, and a note for the user, or "")."""
+    target, label = str(key.get("target") or ""), str(target_label or "")
+    params: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    note = ""
+    if label.startswith("example "):
+        params["example"] = label.removeprefix("example ")
+    elif target.startswith("hub:"):
+        params["dataset"] = label or target.removeprefix("hub:").rsplit("@", 1)[0]
+        params.update({k: str(key[k]) for k in ("subset", "split") if key.get(k)})
+    else:
+        extra["source"] = "file"
+        note = STORED_UPLOAD_NOTE
+    if key.get("text_columns"):
+        params["text"] = ",".join(as_list(key["text_columns"]))
+    simple = {"label": "label_column", "task_type": "task_type", "n": "num_examples", "seed": "seed"}
+    params.update({k: str(key[name]) for k, name in simple.items() if key.get(name) not in (None, "")})
+    params.update({k: str(key[name]) for k, name in {"model": "base_model", "pool": "pool"}.items() if key.get(name)})
+    if key.get("max_count"):
+        extra["max_esms"] = int(key["max_count"])
+    extra.update(
+        {name: key[k] for k, name in {"task_contains": "task_filter", "language": "language"}.items() if key.get(k)}
+    )
+    return params, extra, note
+
+
 def result_url(base_url: str, result_id: str) -> str:
     """A link that opens a stored ranking by its short id (no data, no form values in it)."""
     return f"{(base_url or '').split('?')[0]}?{urlencode({'result': result_id})}"

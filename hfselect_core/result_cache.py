@@ -119,6 +119,8 @@ class StoredResult:
     created: float
     restricted: bool
     target_label: str
+    # The inputs it was computed from (``RankingKey.to_dict``: no token, no data), to refill a form.
+    key: dict = dataclasses.field(default_factory=dict)
 
     @property
     def age_seconds(self) -> float:
@@ -239,6 +241,7 @@ def _read_entry(result_id: str, data: dict) -> StoredResult:
         float(data.get("created", 0)),
         bool(data.get("restricted", True)),
         str(data.get("target", "")),
+        dict(data.get("key") or {}),
     )
 
 
