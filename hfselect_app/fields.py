@@ -239,9 +239,24 @@ RANK_FIELDS: tuple[Field, ...] = (
         10,
         "how many tasks the bar chart shows.",
         "plots",
-        lambda ctx: gr.Slider(3, 50, value=10, step=1, label="Top k in the plots"),
+        lambda ctx: PlotKSlider(3, 50, value=10, step=1, label="Top k in the plots"),
     ),
 )
+
+
+class PlotKSlider(gr.Slider):
+    """A slider whose typed value outside its range is clamped: Gradio's own check answers a 500 toast."""
+
+    is_template = True  # drawn by the frontend's own slider
+
+    def preprocess(self, payload: Any) -> float:
+        try:
+            value = float(payload)
+        except (TypeError, ValueError):
+            value = float(self.value if self.value is not None else self.minimum)
+        if value != value:  # NaN
+            value = float(self.minimum)
+        return super().preprocess(min(max(value, self.minimum), self.maximum))
 
 
 # --- the studio form ("Add your dataset": the train_esm API) -------------------------------------

@@ -297,7 +297,7 @@ def _cell(css: str, text: str, sort_value: str, extra: str = "") -> str:
     return f'<td class="{css}" data-v="{sort_value}"{extra}>{text}</td>'
 
 
-def _stability_cell(row: dict) -> str:
+def _stability_cell(row: dict, tied_count: int) -> str:
     low, high, share, tied = (
         row.get("Rank Low"),
         row.get("Rank High"),
@@ -309,7 +309,8 @@ def _stability_cell(row: dict) -> str:
     parts = [f"ranks {int(low)}" if int(low) == int(high) else f"ranks {int(low)}–{int(high)}"]
     if not _missing(share):
         parts.append(f"top-{TOP_K} {float(share):.0%}")
-    badge = ' <span class="lb-badge">tied</span>' if tied is True else ""
+    # A tie needs two: a leader no other task overlaps is not badged (stored results may flag it).
+    badge = ' <span class="lb-badge">tied</span>' if tied is True and tied_count >= 2 else ""
     return _cell("lb-stab", " · ".join(parts) + badge, _num_attr(share))
 
 
@@ -357,7 +358,7 @@ def leaderboard_html(raw: pd.DataFrame | None) -> str:
                 "—" if delta is None else f"{delta:+.4f}".replace("-", "−"),
                 _num_attr(delta),
             ),
-            _stability_cell(row),
+            _stability_cell(row, tied_count),
             _cell("lb-n", "—" if _missing(examples) else f"{int(examples):,}", _num_attr(examples)),
             _cell("lb-extra", md_text(row.get("Task Split") or "—"), _attr(row.get("Task Split") or "")),
             _cell("lb-extra", md_text(text_cols or "—"), _attr(text_cols or "")),
@@ -569,9 +570,24 @@ def ranking_frame(ranking: TaskRanking) -> pd.DataFrame:
     return raw
 
 
+# The plots' top-k control: a typed value outside this range is clamped, never an error.
+PLOT_K_RANGE = (3, 50)
+
+
+def clamp_plot_k(value: Any) -> int:
+    """The plots' k from whatever the control holds (a number, text, out of range or empty): 10 if unreadable."""
+    try:
+        k = float(value)
+    except (TypeError, ValueError):
+        return 10
+    if k != k:  # NaN
+        return 10
+    return int(min(max(round(k), PLOT_K_RANGE[0]), PLOT_K_RANGE[1]))
+
+
 def figures(raw: pd.DataFrame, top_k: Any) -> tuple:
     """The three plots of a ranking frame: top-k bars, score histogram, score vs. ESM training size."""
-    k = int(top_k or 10)
+    k = clamp_plot_k(top_k)
     return plots.top_k_bar(raw, k), plots.score_histogram(raw, k), plots.score_vs_size(raw, k)
 
 

@@ -202,12 +202,14 @@ admit_rank_api = fields.admission_validator(FIELDS, "ranking")
 
 
 def replot(raw: pd.DataFrame | None, k: float):
-    """The plots again for another top k (from the ranking kept in a State)."""
+    """The plots again for another top k (from the ranking kept in a State), and k clamped to its
+    range, so the box shows the k drawn."""
+    k = presenters.clamp_plot_k(k)
     if raw is None or len(raw) == 0:
-        return gr.skip(), gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip(), k
     raw = pd.DataFrame(raw)
     raw["Score"] = pd.to_numeric(raw["Score"], errors="coerce")
-    return presenters.figures(raw, k)
+    return (*presenters.figures(raw, k), k)
 
 
 def make_embed_snippet(base_url: str) -> str:
@@ -508,7 +510,7 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
     top_k.change(
         replot,
         [raw_table, top_k],
-        [bar_plot, hist_plot, size_plot],
+        [bar_plot, hist_plot, size_plot, top_k],
         trigger_mode="always_last",
         show_progress="hidden",
         **private,

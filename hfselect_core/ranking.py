@@ -137,7 +137,8 @@ class TaskRanking:
 
     @property
     def tied_with_leader(self) -> list[RankedTask]:
-        """The leader and every task this sample cannot separate from it (rank intervals overlap)."""
+        """The leader and every task this sample cannot separate from it (rank intervals overlap);
+        empty when the leader is clear (no other task overlaps it)."""
         return [r for r in self.rows if r.stability is not None and r.stability.tied_with_leader]
 
     def to_pandas(self) -> pd.DataFrame:

@@ -15,7 +15,7 @@ costs little.
 Per task this gives a rank interval (the central ``interval`` share of its ranks over the
 resamples), the share of resamples in which it is in the top k, its mean rank and mean score.
 Tasks whose rank interval overlaps the leader's are "tied with the leader": this sample cannot
-tell them apart.
+tell them apart. The leader itself is flagged only when at least one other task is tied with it.
 
 Aggregating (ordering by mean rank over the resamples instead of the single-sample score) is a
 bagged ranking; ``bench/bench_stability.py`` measures whether it agrees better between two
@@ -116,7 +116,7 @@ class StabilityReport:
 
     @property
     def tied_count(self) -> int:
-        """Tasks (the leader included) that this sample cannot separate from the leader."""
+        """Tasks (the leader included) that this sample cannot separate from the leader; 0 for a clear leader."""
         return sum(1 for t in self.tasks if t.tied_with_leader)
 
 
@@ -288,10 +288,12 @@ def summarise(scores: np.ndarray, order: np.ndarray, settings: StabilitySettings
     top_share = (ranks <= settings.top_k).mean(0)
     leader = int(order[0])
     finite = np.where(np.isfinite(scores), scores, np.nan)
+    # The leader is flagged only when some other task overlaps it: a clear leader is not "tied".
+    others_tied = any(int(j) != leader and low[int(j)] <= high[leader] for j in order)
     out = []
     for j in order:
         j = int(j)
-        tied = j == leader or low[j] <= high[leader]
+        tied = others_tied and (j == leader or low[j] <= high[leader])
         out.append(
             TaskStability(
                 int(low[j]),

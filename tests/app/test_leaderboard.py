@@ -133,6 +133,31 @@ def test_hostile_task_names_are_escaped():
     assert evil in "".join(parsed.text)  # shown as typed
 
 
+def test_tied_badge_needs_two_tasks():
+    """A leader nobody overlaps is not "tied" (the badge and the row highlight agree)."""
+    from hfselect_app import presenters
+
+    def frame(tied):
+        return pd.DataFrame(
+            {
+                "Rank": [1, 2, 3],
+                "Task": ["a", "b", "c"],
+                "Score": [0.9, 0.5, 0.4],
+                "Baseline": [0.3] * 3,
+                "Rank Low": [1, 2, 2],
+                "Rank High": [1, 3, 3],
+                "Top-k Share": [1.0, 0.9, 0.8],
+                "Tied With Leader": tied,
+            }
+        )
+
+    # A stored result may still flag the leader alone (results before the core stopped doing so).
+    alone = presenters.leaderboard_html(frame([True, False, False]))
+    assert "lb-badge" not in alone and "lb-tied" not in alone
+    pair = presenters.leaderboard_html(frame([True, True, False]))
+    assert pair.count('<span class="lb-badge">tied</span>') == 2 and pair.count('class="lb-tied"') == 2
+
+
 def test_bar_plot_is_relative_to_the_baseline_and_redraws_for_any_k(ranked):
     from hfselect_app import plots, rank_tab
 
@@ -154,6 +179,24 @@ def test_bar_plot_is_relative_to_the_baseline_and_redraws_for_any_k(ranked):
     redrawn = rank_tab.replot(ranked["raw"], 4)
     assert len(redrawn[0].data[0].y) == 4
     assert "top 4" in " ".join(t.name for t in redrawn[1].data)
+
+
+def test_top_k_out_of_range_is_clamped_not_an_error(ranked):
+    """A typed 999 or -3 is clamped by the control (no Gradio 500) and the plots redraw with it."""
+    import gradio as gr
+
+    from hfselect_app import rank_tab
+
+    field = next(f for f in rank_tab.FIELDS if f.name == "top_k")
+    with gr.Blocks():
+        slider = field.make(None)
+    assert slider.get_block_name() == "slider"
+    assert [slider.preprocess(v) for v in (999, -3, 7, "x", None)] == [50, 3, 7, 10, 10]
+    for typed, drawn in ((999, 50), (-3, 3), (2.6, 3)):
+        *figs, k = rank_tab.replot(ranked["raw"], typed)
+        assert k == drawn  # the box is set back to the k drawn
+        assert len(figs[0].data[0].y) == min(drawn, len(ranked["raw"]))
+    assert rank_tab.replot(None, 999)[-1] == 50
 
 
 def test_advanced_panel_names_no_environment_variables():

@@ -65,7 +65,8 @@ def test_clear_leader_is_not_tied_and_interchangeable_tasks_are():
     assert report.candidates[0] == 0
     leader = report.tasks[0]
     assert (leader.rank_low, leader.rank_high, leader.top_k_share) == (1, 1, 1.0)
-    assert report.tied_count == 1
+    assert report.tied_count == 0  # a clear leader is not "tied" with itself
+    assert not leader.tied_with_leader
     others = report.tasks[1:]
     assert all(t.rank_low >= 2 for t in others)
     # The four wiped maps are near copies: their intervals overlap each other widely.
