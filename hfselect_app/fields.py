@@ -239,24 +239,28 @@ RANK_FIELDS: tuple[Field, ...] = (
         10,
         "how many tasks the bar chart shows.",
         "plots",
-        lambda ctx: PlotKSlider(3, 50, value=10, step=1, label="Top k in the plots"),
+        lambda ctx: plot_k_slider(),
     ),
 )
 
 
-class PlotKSlider(gr.Slider):
-    """A slider whose typed value outside its range is clamped: Gradio's own check answers a 500 toast."""
+def plot_k_slider() -> gr.Slider:
+    """The plots' top-k slider; a typed value outside its range is clamped (Gradio's own check
+    answers a 500 toast). Patched on the instance: a Slider subclass makes gradio write a .pyi file."""
+    slider = gr.Slider(3, 50, value=10, step=1, label="Top k in the plots")
+    checked = slider.preprocess
 
-    is_template = True  # drawn by the frontend's own slider
-
-    def preprocess(self, payload: Any) -> float:
+    def preprocess(payload: Any) -> float:
         try:
             value = float(payload)
         except (TypeError, ValueError):
-            value = float(self.value if self.value is not None else self.minimum)
+            value = 10.0
         if value != value:  # NaN
-            value = float(self.minimum)
-        return super().preprocess(min(max(value, self.minimum), self.maximum))
+            value = 10.0
+        return checked(min(max(value, slider.minimum), slider.maximum))
+
+    slider.preprocess = preprocess
+    return slider
 
 
 # --- the studio form ("Add your dataset": the train_esm API) -------------------------------------
@@ -470,23 +474,42 @@ def form_handler(
     return handler
 
 
-def document_api(demo: gr.Blocks, endpoint: str, fields: Sequence[Field]) -> None:
-    """Show the fields' ``api_example`` / ``api_default`` on the API page of ``endpoint``.
+def document_api(demo: gr.Blocks, endpoint: str, fields: Sequence[Field], note: str = "") -> None:
+    """Show the fields' ``api_example`` / ``api_default`` on the API page of ``endpoint``, honest types
+    for dropdowns that take any value, and ``note`` after the endpoint's description.
 
     Gradio fills the page and the client's defaults from the components (a textbox's example is
-    "Hello!!", an empty dropdown's default None); the table knows better values. This wraps
-    ``demo.get_api_info`` (what /info, the API page and gradio_client read) once per endpoint.
+    "Hello!!", an empty dropdown's default None), and types a dropdown as a ``Literal`` of its
+    current choices (none for the column pickers) even when it takes custom values, which the app
+    then checks itself; the table knows better. This wraps ``demo.get_api_info`` (what /info, the
+    API page and gradio_client read) once per endpoint.
     """
     by_name = {f.name: f for f in fields}
     original = demo.get_api_info
 
+    def free_dropdowns() -> set[str]:
+        fn = next((f for f in demo.fns.values() if f"/{f.api_name}" == endpoint), None)
+        inputs = list(getattr(fn, "inputs", []) or [])
+        return {
+            f.name
+            for f, c in zip(fields, inputs, strict=False)
+            if isinstance(c, gr.Dropdown) and getattr(c, "allow_custom_value", False)
+        }
+
     def get_api_info(*args, **kwargs):
         info = original(*args, **kwargs)
         endpoint_info = (info or {}).get("named_endpoints", {}).get(endpoint) or {}
+        if note and endpoint_info:
+            endpoint_info["description"] = f"{endpoint_info.get('description') or ''} {note}".strip()
+        free = free_dropdowns()
         for param in endpoint_info.get("parameters", []):
             field = by_name.get(param.get("parameter_name"))
             if field is None:
                 continue
+            if field.name in free:  # any string: the handler validates it and says what is wrong
+                many = (param.get("type") or {}).get("type") == "array"
+                param["type"] = {"type": "array", "items": {"type": "string"}} if many else {"type": "string"}
+                param["python_type"] = {"type": "list[str]" if many else "str", "description": ""}
             if field.api_example is not None:
                 param["example_input"] = field.api_example
             if field.api_default is not None and param.get("parameter_default") is None:
