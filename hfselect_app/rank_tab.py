@@ -247,6 +247,13 @@ API_LABELS = {
 }
 
 
+# The API page shows `oauth_token="hf_..."` for /rank because gated or private data need one; say it is optional.
+API_TOKEN_NOTE = (
+    "No token is needed for examples, uploads and public Hub datasets: `Client(url)` is enough. Pass "
+    "`oauth_token=` to `Client` only to rank a gated or private dataset (or use gated ESMs) you can access."
+)
+
+
 def running_buttons() -> tuple:
     """Rank locked and Cancel offered while a ranking runs."""
     return gr.Button(interactive=False), gr.Button(interactive=True)
@@ -505,7 +512,7 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
         **private,
     )
     base_url.change(make_embed_snippet, base_url, embed_box, queue=False, show_progress="hidden", **private)
-    fields.document_api(demo, "/rank", FIELDS)
+    fields.document_api(demo, "/rank", FIELDS, API_TOKEN_NOTE)
     # Any change of top k redraws (typing, arrow keys, dragging); only the newest value is drawn.
     top_k.change(
         replot,

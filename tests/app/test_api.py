@@ -127,3 +127,17 @@ def test_cancel_through_the_client_stops_the_job(live):
     assert cpu_after < 0.3
     assert job.status().code == Status.CANCELLED
     assert not any(str(o[0]).startswith("✅") for o in job.outputs())
+
+
+def test_the_api_page_types_free_values_as_strings_and_says_a_token_is_only_for_gated_data(live):
+    """Dropdowns that take any value (the app checks it) are str / list[str] to gradio_client, not empty
+    Literals; the token the page's snippet shows is said to be needed only for gated or private data."""
+    _, client = live
+    rank = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/rank"]
+    types = {p["parameter_name"]: p["python_type"]["type"] for p in rank["parameters"]}
+    assert {n: types[n] for n in ("subset", "split", "label_column", "base_model", "example")} == dict.fromkeys(
+        ("subset", "split", "label_column", "base_model", "example"), "str"
+    ), types
+    assert types["text_columns"] == "list[str]" and types["pool"].startswith("Literal[")  # a closed set stays one
+    assert "Literal[]" not in str(types)
+    assert "only to rank a gated or private" in rank["description"], rank["description"]
