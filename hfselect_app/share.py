@@ -2,9 +2,10 @@
 
 Which fields a link carries, under which key, and how each value is read back are columns of the
 field table (``Field.share_key``, ``share_encode``, ``share_parse``); this module only applies them.
-A parser returns the value, raises :class:`Ignored` for a value that is silently left out (an
-unknown example or pool), or raises :class:`Unusable` with a sentence that is shown to the user
-(an ``n`` that is not a number): a link with such a value is filled in but does not autorun.
+A parser returns the value, raises :class:`Ignored` for a value this app does not know (an
+unknown example or pool: left out, and named in the link's banner), or raises :class:`Unusable`
+with its own sentence (an ``n`` that is not a number): a link with either is filled in but does
+not autorun.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ RESULT_ID = re.compile(r"[0-9a-f]{16}")
 
 
 class Ignored(Exception):
-    """A query value this app does not know: left out without a word (the form keeps its default)."""
+    """A query value this app does not know: left out (the form keeps its default) and named to the user."""
 
 
 class Unusable(ValueError):
@@ -142,6 +143,7 @@ def parse_query(fields: Sequence, params: Mapping) -> dict:
     p = {k: (v[0] if isinstance(v, list) else v) for k, v in dict(params or {}).items()}
     values: dict[str, Any] = {}
     problems: list[str] = []
+    unknown: list[str] = []
     for field in fields:
         text = p.get(field.share_key) if field.share_key else None
         if text in (None, ""):
@@ -149,6 +151,7 @@ def parse_query(fields: Sequence, params: Mapping) -> dict:
         try:
             values[field.name] = field.share_parse(str(text))
         except Ignored:
+            unknown.append(f"{md_text(field.share_key, 40)}={md_text(text, 60)}")
             continue
         except Unusable as e:
             problems.append(str(e))
@@ -167,6 +170,9 @@ def parse_query(fields: Sequence, params: Mapping) -> dict:
         out["result_id"] = p["result"]
     elif p.get("result"):
         problems.append("the result id in the link is not one this app gives out (16 letters 0-9 and a-f)")
+        out["result_id"] = str(p["result"])  # opened like an unknown id: "this stored result is not available"
+    if unknown:
+        problems.append("these values are not ones this app knows, so they were left out: " + ", ".join(unknown))
     if problems:
         out["problems"] = problems
         # A link with a wrong value is shown, not run: the user sees what was dropped first.

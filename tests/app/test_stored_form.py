@@ -75,3 +75,21 @@ def test_a_result_link_of_an_upload_fills_the_columns_and_asks_for_the_file():
 def test_an_unknown_result_or_a_link_with_its_own_values_keeps_the_link_as_it_is(query):
     values = rank_tab.load_values(_Request(query))
     assert _value(values.get("example")) == query.get("example")
+
+
+def test_a_link_names_every_value_it_left_out_escaped_and_does_not_autorun():
+    query = {"pool": "evil", "task_type": "zzz", "example": "<script>alert(1)</script>", "autorun": "1"}
+    values = rank_tab.load_values(_Request(query))
+    status = values["status"]
+    assert "could not be used" in status and "pool=evil" in status and "task_type=zzz" in status, status
+    assert "example=" in status and "<script" not in status and "script" in status
+    assert values["autorun"] is False
+
+
+@pytest.mark.parametrize("rid", ["<script>alert(1)</script>", "0" * 16])
+def test_a_malformed_result_id_is_answered_like_an_unknown_one(rid):
+    values = rank_tab.load_values(_Request({"result": rid}))
+    defaults = [f.default for f in rank_tab.FIELDS]
+    shown = list(rank_tab.autorun_rank(values["autorun"], values["result_ref"], *defaults))
+    assert "This stored result is not available" in shown[-1][0] and "<script" not in shown[-1][0]
+    assert shown[-1][rank_tab.OUTPUTS.index("result_id")] == ""  # so no "link to this result" either
