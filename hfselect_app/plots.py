@@ -29,7 +29,9 @@ ZERO_COLOR = "rgba(128, 128, 128, 0.8)"
 TRANSPARENT = "rgba(0,0,0,0)"
 ROW_HEIGHT = 26
 BASELINE_NAME = "base model alone (no intermediate task)"
-MAX_LABEL_CHARS = 48
+# Axis names are cut to this length (the full name is in the hover): longer ones push the bars
+# off a phone's screen (390 px), and plotly cannot know the screen when the figure is built.
+MAX_LABEL_CHARS = 22
 
 
 def plain(text: str, max_chars: int = 120) -> str:
@@ -132,13 +134,17 @@ def top_k_bar(df: pd.DataFrame, k: int = 10) -> go.Figure:
     top = _top(df, k)
     rows = list(top.iterrows())
     labels = [f"{int(r['Rank'])}. {_label(r, MAX_LABEL_CHARS)}" for _, r in rows]
+    names = [_label(r) for _, r in rows]
     intervals = [_interval(r) for _, r in rows]
     tied = [_is_tied(r) for _, r in rows]
     if sum(tied) < 2:  # a leader alone is not "tied"
         tied = [False] * len(tied)
     scores = pd.to_numeric(top["Score"], errors="coerce").astype(float).to_numpy()
     baseline = _baseline(df)
-    hover = [[s, "tied with the leader" if t else "", i] for s, t, i in zip(scores, tied, intervals)]
+    hover = [
+        [s, ("tied with the leader; " if t else "") + (f"ranks {i} over the resamples" if i else ""), i, n]
+        for s, t, i, n in zip(scores, tied, intervals, names)
+    ]
     if baseline is not None:
         delta = scores - baseline
         colors = [TIED_COLOR if t else (BAR_COLOR if d >= 0 else BELOW_COLOR) for t, d in zip(tied, delta)]
@@ -148,11 +154,13 @@ def top_k_bar(df: pd.DataFrame, k: int = 10) -> go.Figure:
                 y=labels,
                 orientation="h",
                 marker_color=colors,
-                text=[f"{d:+.4f}" + (f"  ranks {i}" if i else "") for d, i in zip(delta, intervals)],
+                # Only the gain beside a bar (the rank interval is in the hover and the leaderboard):
+                # a longer label is cut at a phone's edge.
+                text=[f"{d:+.3f}" for d in delta],
                 textposition="outside",
                 cliponaxis=False,
                 customdata=[[*h, d] for h, d in zip(hover, delta)],
-                hovertemplate="%{y}<br>Score %{customdata[0]:.5f} (%{customdata[3]:+.5f} vs. base model)"
+                hovertemplate="%{customdata[3]}<br>Score %{customdata[0]:.5f} (%{customdata[4]:+.5f} vs. base model)"
                 "<br>%{customdata[1]}<extra></extra>",
                 showlegend=False,
             )
@@ -161,11 +169,11 @@ def top_k_bar(df: pd.DataFrame, k: int = 10) -> go.Figure:
         span = (high - low) or abs(baseline) * 0.05 or 0.1
         # Room for the outside labels on both sides; the axis always holds the zero line.
         fig.update_xaxes(
-            range=[low - span * (0.45 if low < 0 else 0.05), high + span * (0.45 if high > 0 else 0.05)],
+            range=[low - span * (0.5 if low < 0 else 0.05), high + span * (0.4 if high > 0 else 0.05)],
             zeroline=True,
             zerolinewidth=2,
             zerolinecolor=BASELINE_COLOR,
-            title=f"Score − base model's score ({baseline:.4f}); 0 = no intermediate task",
+            title=f"Score − base model's ({baseline:.4f})",
         )
     else:
         fig = go.Figure(
@@ -174,11 +182,11 @@ def top_k_bar(df: pd.DataFrame, k: int = 10) -> go.Figure:
                 y=labels,
                 mode="markers+text",
                 marker={"color": [TIED_COLOR if t else BAR_COLOR for t in tied], "size": 12},
-                text=[f"{s:.4f}" + (f"  ranks {i}" if i else "") for s, i in zip(scores, intervals)],
+                text=[f"{s:.4f}" for s in scores],
                 textposition="middle right",
                 cliponaxis=False,
                 customdata=hover,
-                hovertemplate="%{y}<br>Score %{customdata[0]:.5f}<br>%{customdata[1]}<extra></extra>",
+                hovertemplate="%{customdata[3]}<br>Score %{customdata[0]:.5f}<br>%{customdata[1]}<extra></extra>",
                 showlegend=False,
             )
         )
@@ -186,9 +194,9 @@ def top_k_bar(df: pd.DataFrame, k: int = 10) -> go.Figure:
         fig.update_xaxes(range=[float(scores.min()) - span * 0.1, float(scores.max()) + span * 0.5])
         fig.update_xaxes(title="LogME score (higher is more promising)")
     fig.update_yaxes(autorange="reversed", automargin=True)
-    title = f"Top {k} intermediate tasks vs. the base model alone"
+    title = f"Top {k} tasks vs. the base model alone"
     if any(tied):
-        title += " (dark: tied with the leader)"
+        title += "<br><sup>dark: tied with the leader</sup>"
     return _layout(fig, title, max(300, 110 + ROW_HEIGHT * k))
 
 

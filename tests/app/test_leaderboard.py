@@ -172,6 +172,12 @@ def test_bar_plot_is_relative_to_the_baseline_and_redraws_for_any_k(ranked):
     for fig in (bar, hist, size):
         assert fig.layout.paper_bgcolor == plots.TRANSPARENT and fig.layout.plot_bgcolor == plots.TRANSPARENT
         assert not [a for a in fig.layout.annotations if a.text]  # nothing to clip at the edges
+    # Phone-sized (390 px): short axis names (the full name in the hover), only the gain beside a bar.
+    full = [str(n) for n in top["Task"]]
+    assert [c[3] for c in bar.data[0].customdata] == full
+    assert all(len(label.split(". ", 1)[1]) <= plots.MAX_LABEL_CHARS <= 22 for label in bar.data[0].y)
+    assert all(re.fullmatch(r"[+-]\d\.\d{3}", t) for t in bar.data[0].text)
+    assert len(bar.layout.xaxis.title.text) <= 40 and "<br>" not in bar.layout.xaxis.title.text
     names = [t.name for t in hist.data]
     assert len(names) == len(set(names)) and sum("top 10" in n for n in names) == 1
     assert any("base model" in n for n in names)
