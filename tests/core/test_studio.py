@@ -330,3 +330,25 @@ def test_stopping_after_the_result_keeps_the_files(tiny_bert_dir, dataset, tmp_p
     events.close()
     assert (result.folder / "model.safetensors").is_file()
     assert result.zip_path.is_file()
+
+
+def test_publish_defaults_are_public_and_refuse_a_poor_fit(trained, fake_hub, tmp_path):
+    """Mutation testing found these defaults unguarded: a caller that says nothing publishes a
+    public repo, and a map whose held-out R² is poor is refused unless the caller insists."""
+    import shutil
+
+    from hfselect_core.errors import PoorFitError
+
+    _, result, _ = trained
+    studio.publish_esm(result.folder, "alice/ESM_defaults", FAKE_TOKEN)
+    assert fake_hub["create_repo"][-1]["private"] is False
+    poor = shutil.copytree(result.folder, tmp_path / "poor")
+    config = json.loads((poor / "config.json").read_text(encoding="utf-8"))
+    config["esm_r2"] = -0.7
+    (poor / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    uploads = len(fake_hub["upload_folder"])
+    with pytest.raises(PoorFitError, match="allow_poor_fit=True"):
+        studio.publish_esm(poor, "alice/ESM_poor", FAKE_TOKEN)
+    assert len(fake_hub["upload_folder"]) == uploads
+    studio.publish_esm(poor, "alice/ESM_poor", FAKE_TOKEN, allow_poor_fit=True)
+    assert fake_hub["upload_folder"][-1]["repo_id"] == "alice/ESM_poor"
