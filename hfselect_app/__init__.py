@@ -74,12 +74,16 @@ CSS = """
 
 /* A dropdown's text stops before its arrow. */
 #base-model input, #example-dropdown input {padding-right: 2.2em !important; text-overflow: ellipsis}
-/* Validation messages sit under their field (Gradio lays them over the field's label). */
-.block:has(> .wrap > .validation-error) {overflow: visible !important; margin-bottom: 3.6em}
+/* Validation messages sit under their field (Gradio lays them over the field's label), in the page's
+   flow: a message of several lines (the studio's license) pushes the next field down, never covers it. */
+.block:has(> .wrap > .validation-error) {overflow: visible !important; display: flex !important;
+  flex-direction: column}
 .form:has(.validation-error), .row:has(.validation-error) {overflow: visible !important}
-.wrap:has(> .validation-error) {top: 100% !important; bottom: auto !important; height: auto !important;
+.wrap:has(> .validation-error) {position: relative !important; inset: auto !important; height: auto !important;
+  order: 99; width: 100% !important; box-sizing: border-box;
   background: transparent !important; z-index: 5; padding-top: 0.25em !important}
-.wrap > .validation-error {position: static !important; width: 100%; box-sizing: border-box}
+.wrap > .validation-error {position: static !important; width: 100%; box-sizing: border-box;
+  overflow-wrap: anywhere}
 """
 
 # Gradio's "Use via API" page asks /gradio_api/mcp/schema whether an MCP server runs; this Space runs

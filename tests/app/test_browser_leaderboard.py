@@ -279,6 +279,29 @@ def test_landing_page_is_quiet(browser, app_url):
                })"""
         )
         assert page.locator(".validation-error").count() >= 2 and overlaps == [], overlaps
+        # The studio's license message is four lines: it pushes the next field down, never covers its label.
+        page.get_by_role("tab", name="Add your dataset").click()
+        page.get_by_text("Model card: language, license, data source").click()
+        page.locator("#studio-license input").fill("not a license!")
+        page.locator("#studio-license input").press("Enter")
+        page.locator("#train-button").click()
+        page.locator("#studio-license .validation-error").wait_for()
+        page.wait_for_timeout(300)
+        covered = page.evaluate(
+            """() => {
+                 const labels = Array.from(document.querySelectorAll('[data-testid=block-info], label'))
+                   .filter((l) => l.offsetParent);
+                 return Array.from(document.querySelectorAll('.validation-error')).flatMap((m) => {
+                   const b = m.getBoundingClientRect();
+                   return labels.filter((l) => !m.contains(l)).map((l) => [l, l.getBoundingClientRect()])
+                     .filter(([, r]) => r.width && !(r.bottom <= b.top || r.top >= b.bottom
+                                                     || r.right <= b.left || r.left >= b.right))
+                     .map(([l]) => l.innerText);
+                 });
+               }"""
+        )
+        assert covered == [], covered
+        page.get_by_role("tab", name="Rank datasets").click()
         # The API page asks whether an MCP server runs (a 404 in the console before the fix).
         with page.expect_response(lambda r: "/gradio_api/info" in r.url):
             page.get_by_text("Use via API").click()
