@@ -142,12 +142,14 @@ def test_the_app_serves_a_repeated_request_from_the_cache(monkeypatch, tmp_path)
     monkeypatch.setenv(result_cache.CACHE_DIR_ENV, str(tmp_path / "results"))
     from hfselect_app import rank_tab
 
-    args = ["example", "news_headlines", None, None, None, None, None, None, "auto", 60, 42, 0, "", ""]
-    args += ["sentence-transformers/all-MiniLM-L6-v2", "bundled", 10]
-    first = list(rank_tab.rank(*args))[-1]
+    args = dict(
+        source="example", example="news_headlines", task_type="auto", num_examples=60, seed=42, max_esms=0,
+        task_filter="", language="", base_model="sentence-transformers/all-MiniLM-L6-v2", pool="bundled", top_k=10,
+    )  # fmt: skip
+    first = list(rank_tab.rank(**args))[-1]
     assert first[0].startswith("✅"), first[0]
     started = time.perf_counter()
-    second = list(rank_tab.rank(*args))
+    second = list(rank_tab.rank(**args))
     seconds = time.perf_counter() - started
     steps = " ".join(str(out[0]) for out in second)
     # The staged status line names every step; the one running is in bold.

@@ -214,13 +214,14 @@ from hfselect_app import picker, rank_tab
 alice = types.SimpleNamespace(token=token)
 out["lookup_alice"] = str(picker.hub_lookup("emu/gated-reviews", None, alice)[-1])
 out["lookup_anonymous"] = str(picker.hub_lookup("emu/gated-reviews")[-1])
-form = ["hub", None, None, "emu/gated-reviews", None, "train", ["text"], "label", "auto", 60, 42, 0, "", "",
-        "bert-base-uncased", "hub", 10]
-final = list(rank_tab.rank(*form, oauth_token=alice))[-1]
+form = dict(source="hub", dataset_id="emu/gated-reviews", split="train", text_columns=["text"],
+            label_column="label", task_type="auto", num_examples=60, seed=42, max_esms=0, task_filter="",
+            language="", base_model="bert-base-uncased", pool="hub", top_k=10)
+final = list(rank_tab.rank(**form, oauth_token=alice))[-1]
 out["app_alice"] = [str(final[0]), final[-1]]
-again = list(rank_tab.rank(*form, oauth_token=alice))[-1]
+again = list(rank_tab.rank(**form, oauth_token=alice))[-1]
 out["app_alice_again"] = [str(again[0]), again[-1]]
-out["app_anonymous"] = str(list(rank_tab.rank(*form))[-1][0])
+out["app_anonymous"] = str(list(rank_tab.rank(**form))[-1][0])
 
 # Faults: 429 with Retry-After and 503 while downloading, then Cancel during slow downloads.
 from hfselect_core import hub
