@@ -11,11 +11,11 @@ import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 QUALITY = ROOT.parent / "shared" / "quality"
 DATA = ROOT.parent / "shared" / "datasets"
 
