@@ -21,6 +21,7 @@ load as a fresh request would.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -311,6 +312,7 @@ def main() -> None:
     parser.add_argument("--wait-quiet", type=float, default=0, help="speedup: seconds to wait for a quiet machine")
     parser.add_argument("--runs", help=f"name:rows,... (defaults: calibrate {CALIBRATION}; validate {VALIDATION})")
     parser.add_argument("--json", help="write the raw runs here")
+    parser.add_argument("--epochs", type=float, help="fine-tuning epochs (default: the app's)")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1: CPU time is the work, whatever the load)"
     )
@@ -318,6 +320,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     assert args.threads == THREADS
     settings = TrainingSettings()  # the app's defaults: 3 epochs, batch 32, 128 tokens
+    if args.epochs:
+        settings = dataclasses.replace(settings, lm_num_epochs=args.epochs)
     pool_size = len(BundledESMSource(BUNDLED_MODEL_ID).load(BUNDLED_MODEL_ID).esms)
     if args.mode == "thread-cpu":
         print(json.dumps(thread_cpu_speedup(args.runs or "trec_coarse:100", settings), indent=1))

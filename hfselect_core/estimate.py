@@ -9,16 +9,20 @@ A model of the real costs, stage by stage, calibrated by ``bench/bench_estimate.
   a fixed part per step (the AdamW update of every weight);
 * embedding every text with both models (batches of similar length: mean tokens, no padding);
 * the closed-form fit of the map (d x d least squares, twice: held-out check and final fit);
-* the self-check: loading the pool and scoring every ESM with LogME on the n embeddings.
+* the self-check: loading the pool and scoring every ESM with LogME on the n embeddings;
+* the first model load of a process (importing transformers and building its first model): a
+  constant, paid once per process, not by later runs.
 
 Costs scale with model size as layers x d^2 (the weights each token meets); LogME with d^3.
-CPU costs are single-thread CPU seconds divided by the speedup of the threads torch uses.
+CPU costs are single-thread CPU seconds; the parallel stages (model work) are divided by the
+speedup of the threads torch uses, the serial ones (first load, self-check) are not.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,30 +43,40 @@ _DEFAULT_PADDING = 1.8  # padded / mean tokens of random batches of 32: 1.8 trec
 # - embedding with both models: 0.33 ms per token plus 0.63 s;
 # - model load 1.1-3.2 s (3.2 s the first time in a process); fit and save 0.1 s;
 # - self-check (pool of 39 + the new ESM, scoring and stability): 1.5-2.8 s.
+# Wall clock on a quiet 2-core CPU (bench_estimate.py validate --threads 2, pinned to 2 cores of the
+# GPU machine's Intel Xeon, 2026-11-26; bench/estimate_runs_device.json) corrected three things:
+# - the first run of a process paid 6.5-7.8 s of model load (8.8 s on one thread), later runs 0.1 s:
+#   importing transformers and building its first model, serial work that the old model lacked
+#   ("cold_start", calibrated on the cold 1-epoch and one-thread runs, checked on the cold 3-epoch run);
+# - a warm load takes 0.06-0.1 s of wall time, the stage span 0.2-0.5 s: "load" 2.0 -> 0.3;
+# - the self-check took as long on two threads as on one (1.7-2.8 s vs 1.9 s): not divided, and
+#   "check_fixed" 1.2 -> 1.0 (the two calibration runs' self-checks: 2.6 and 1.9 s).
 _CPU = {
-    "load": 2.0,
+    "cold_start": 8.2,
+    "load": 0.3,
     "step_fixed": 0.068,
     "per_token": 0.973e-3,
     "embed_fixed": 0.63,
     "embed_per_token": 0.33e-3,
     "fit": 0.1,
-    "check_fixed": 1.2,
+    "check_fixed": 1.0,
     "logme_fixed": 0.03,
     "logme_per_example": 1e-5,
 }
 # Wall time = single-thread CPU time / the speedup of the threads torch uses. Two threads: 1.9,
-# measured without a quiet machine (bench_estimate.py thread-cpu, trec_coarse 100 rows): with idle
-# OpenMP workers sleeping, the main thread of a two-thread run spent 6.3-6.5 s of CPU time (the
-# serial parts and half of each parallel one, which is the wall time when two cores are free) where
-# a one-thread run spent 12.2 s in all. Barrier waits cost no CPU time, so 1.9 is an upper bound.
+# first inferred from CPU time on the shared dev box (bench_estimate.py thread-cpu), then confirmed
+# on the wall clock of a quiet 2-core CPU (emotion, 300 rows, one thread vs two on the same cores):
+# fine-tuning 41.7 s vs 21.7 s (1.92), embedding 4.7 s vs 2.2 s (2.1).
 # More threads were not measured: each adds the same 0.9, and at most 4 count (a cautious cap).
 _TWO_THREAD_SPEEDUP = 1.9
 _MAX_USEFUL_THREADS = 4
+_SERIAL = {"self_check"}  # stages that more threads did not speed up
 # One H100 (torch 2.11, bf16 autocast), measured earlier with the same model and short texts
 # (8,128 examples, ~16.5 tokens): fine-tuning 0.00082 s per example-epoch, both embeddings
 # 0.00016 s per example, ~10 s of CUDA warm-up; ZeroGPU's queueing is in "load". Already wall
 # seconds (no thread speedup); not re-measured this session (the GPU was another helper's).
 _CUDA = {
+    "cold_start": 0.0,  # inside "load"
     "load": 20.0,  # the old "overhead": warm-up, model load, fit and saving together
     "step_fixed": 0.0,
     "per_token": 2.7e-5,  # 0.00082 s per example-epoch / ~30 padded tokens
@@ -168,13 +182,18 @@ def estimate_studio_seconds(
     pool_size: int = 0,
     self_check: bool = True,
     threads: int | None = None,
+    cold: bool | None = None,
 ) -> Estimate:
     """Seconds a studio run takes, stage by stage (see the module docstring for the model).
 
     ``profile`` comes from :func:`text_profile` of the texts that will be trained on; without
     it, short texts are assumed. ``pool_size`` is the number of bundled ESMs the self-check ranks
     besides the new one. ``threads``: the CPU threads torch will use (default: as set now).
+    ``cold``: whether this process has yet to load its first model (default: whether transformers'
+    models are still unimported), which costs seconds once.
     """
+    if cold is None:
+        cold = "transformers.modeling_utils" not in sys.modules
     is_cuda = torch.device(device or "cpu").type == "cuda"
     c = _CUDA if is_cuda else _CPU
     prof = profile or TextProfile()
@@ -195,7 +214,9 @@ def estimate_studio_seconds(
         parts["self_check"] = c["check_fixed"] + esms * (c["logme_fixed"] + c["logme_per_example"] * n) * logme_scale
     if not is_cuda:
         speedup = cpu_speedup(threads if threads is not None else torch.get_num_threads())
-        parts = {k: v / speedup for k, v in parts.items()}
+        parts = {k: v if k in _SERIAL else v / speedup for k, v in parts.items()}
+    if cold:
+        parts["load"] += c["cold_start"]
     return Estimate(float(sum(parts.values())), parts)
 
 

@@ -2,7 +2,8 @@
 
 Timings are not tested here (the machine is shared); ``bench/bench_estimate.py`` measures them.
 These tests pin what the model must follow: the pipeline's real step count, dataset size,
-padding, model size, and the per-stage costs measured in the committed benchmark runs.
+padding, model size, the first load of a process, and the costs measured in the committed
+benchmark runs (one-thread CPU time on the dev box, wall clock on a quiet 2-core CPU).
 """
 
 from __future__ import annotations
@@ -130,16 +131,56 @@ def test_the_measured_runs_are_within_30_percent():
     for run in validation + calibration:
         prof = TextProfile(**run["profile"])
         est = estimate_studio_seconds(
-            run["n"], run["epochs"], "cpu", profile=prof, pool_size=run["pool_size"], threads=1
+            run["n"], run["epochs"], "cpu", profile=prof, pool_size=run["pool_size"], threads=1, cold=False
         )
         assert est.total == pytest.approx(run["actual_seconds"], rel=0.30), run
         assert est.parts["fine_tune"] == pytest.approx(run["actual_parts"]["fine_tune"], rel=0.30), run
 
 
-def test_threads_divide_the_cpu_work():
-    one = estimate_studio_seconds(500, 3, "cpu", threads=1).total
-    two = estimate_studio_seconds(500, 3, "cpu", threads=2).total
-    assert one / two == pytest.approx(estimate.cpu_speedup(2))
+def test_the_quiet_wall_clock_runs_are_within_30_percent():
+    """The issue: the estimate must hold on a wall clock. bench/estimate_runs_device.json holds real studio
+    runs timed on 2 otherwise idle cores (and one on 1 core), first runs of a process included; the
+    shipped constants reproduce every run's wall time within 30%, and its fine-tuning within 30%."""
+    doc = json.loads((ROOT / "bench" / "estimate_runs_device.json").read_text(encoding="utf-8"))
+    runs = doc["runs"]
+    validation = [r for r in runs if r["role"] == "validation"]
+    assert len({r["n"] for r in validation if r["epochs"] == 3 and r["threads"] == 2}) >= 3  # three sizes
+    assert any(r["cold"] for r in validation) and any(r["cold"] for r in runs if r["role"] == "calibration")
+    for run in runs:
+        est = estimate_studio_seconds(
+            run["n"],
+            run["epochs"],
+            "cpu",
+            profile=TextProfile(**run["profile"]),
+            pool_size=run["pool_size"],
+            threads=run["threads"],
+            cold=run["cold"],
+        )
+        assert fine_tune_steps(run["n"], run["epochs"]) == run["steps"]
+        assert est.total == pytest.approx(run["wall"], rel=0.30), run
+        assert est.parts["fine_tune"] == pytest.approx(run["seconds"]["fine_tune"], rel=0.30), run
+    # The old model (fixed costs missing, every stage divided by the thread speedup) missed the
+    # first run of a process by more than half: the case a user of a fresh Space meets first.
+    first = next(r for r in runs if r["cold"] and r["epochs"] == 1)
+    assert first["estimate_before_fix"] < 0.5 * first["wall"]
+
+
+def test_first_model_load_of_a_process_is_paid_once():
+    cold = estimate_studio_seconds(100, 1, "cpu", cold=True)
+    warm = estimate_studio_seconds(100, 1, "cpu", cold=False)
+    assert cold.parts["load"] - warm.parts["load"] == pytest.approx(estimate._CPU["cold_start"])
+    assert cold.total > 2 * warm.total  # for a small run the start-up dominates
+    import transformers.modeling_utils  # noqa: F401 - this process has now loaded transformers' models
+
+    assert estimate_studio_seconds(100, 1, "cpu").total == warm.total
+
+
+def test_threads_divide_the_parallel_work_only():
+    one = estimate_studio_seconds(500, 3, "cpu", threads=1, cold=False).parts
+    two = estimate_studio_seconds(500, 3, "cpu", threads=2, cold=False).parts
+    for stage in ("load", "fine_tune", "embed", "fit"):
+        assert one[stage] / two[stage] == pytest.approx(estimate.cpu_speedup(2))
+    assert one["self_check"] == two["self_check"]  # measured: two threads did not speed it up
     assert 1 < estimate.cpu_speedup(2) <= 2
     assert estimate.cpu_speedup(64) == estimate.cpu_speedup(4)  # a small model gains nothing beyond
 
