@@ -239,28 +239,9 @@ RANK_FIELDS: tuple[Field, ...] = (
         10,
         "how many tasks the bar chart shows.",
         "plots",
-        lambda ctx: plot_k_slider(),
+        lambda ctx: gr.Slider(3, 50, value=10, step=1, label="Top k in the plots"),
     ),
 )
-
-
-def plot_k_slider() -> gr.Slider:
-    """The plots' top-k slider; a typed value outside its range is clamped (Gradio's own check
-    answers a 500 toast). Patched on the instance: a Slider subclass makes gradio write a .pyi file."""
-    slider = gr.Slider(3, 50, value=10, step=1, label="Top k in the plots")
-    checked = slider.preprocess
-
-    def preprocess(payload: Any) -> float:
-        try:
-            value = float(payload)
-        except (TypeError, ValueError):
-            value = 10.0
-        if value != value:  # NaN
-            value = 10.0
-        return checked(min(max(value, slider.minimum), slider.maximum))
-
-    slider.preprocess = preprocess
-    return slider
 
 
 # --- the studio form ("Add your dataset": the train_esm API) -------------------------------------

@@ -501,8 +501,9 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
         **private,
     )  # fmt: skip
     # The share link follows the form: every change of a field (an example picked, a column, a number).
+    # Not top k (never in a link): its change would preprocess a typed 999 before replot clamps it (a 500).
     gr.on(
-        [c.change for c in rank_inputs] + [base_url.change],
+        [c.change for c in rank_inputs if c is not top_k] + [base_url.change],
         make_share_link,
         share_inputs,
         [share_box, share_note],
@@ -514,10 +515,13 @@ def build(ctx, status_line: gr.Markdown, demo: gr.Blocks) -> None:
     base_url.change(make_embed_snippet, base_url, embed_box, queue=False, show_progress="hidden", **private)
     fields.document_api(demo, "/rank", FIELDS, API_TOKEN_NOTE)
     # Any change of top k redraws (typing, arrow keys, dragging); only the newest value is drawn.
+    # No preprocessing: the slider's own range check answers a typed 999 with a 500; replot clamps
+    # it and sets the box back to the k drawn.
     top_k.change(
         replot,
         [raw_table, top_k],
         [bar_plot, hist_plot, size_plot, top_k],
+        preprocess=False,
         trigger_mode="always_last",
         show_progress="hidden",
         **private,

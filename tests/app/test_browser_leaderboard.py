@@ -193,6 +193,13 @@ def test_top_k_redraws_after_a_keyboard_change(browser, result_url):
         number.fill("4")
         page.wait_for_function("() => document.querySelectorAll('#bar-plot .bars .point').length === 4")
         assert bars.count() == 4
+        # Out of range: clamped (no Gradio error, no 500), the box shows the k drawn.
+        number.fill("-3")
+        page.wait_for_function("() => document.querySelectorAll('#bar-plot .bars .point').length === 3")
+        page.wait_for_function("(el) => el.value === '3'", arg=number.element_handle())
+        number.fill("999")
+        page.wait_for_function("(el) => el.value === '50'", arg=number.element_handle())
+        assert bars.count() == min(50, len(list(POOL.iterdir())))
         # The bars start at the baseline: the zero line is on the axis and labelled as the reference.
         assert "base model" in page.locator("#bar-plot .xtitle").text_content()
         assert page.problems == [], page.problems

@@ -188,17 +188,11 @@ def test_bar_plot_is_relative_to_the_baseline_and_redraws_for_any_k(ranked):
 
 
 def test_top_k_out_of_range_is_clamped_not_an_error(ranked):
-    """A typed 999 or -3 is clamped by the control (no Gradio 500) and the plots redraw with it."""
-    import gradio as gr
-
+    """A typed 999 or -3 is clamped by the redraw (no Gradio 500) and the box is set to the k drawn
+    (the browser test types them into the page)."""
     from hfselect_app import rank_tab
 
-    field = next(f for f in rank_tab.FIELDS if f.name == "top_k")
-    with gr.Blocks():
-        slider = field.make(None)
-    assert isinstance(slider, gr.Slider)
-    assert [slider.preprocess(v) for v in (999, -3, 7, "x", None)] == [50, 3, 7, 10, 10]
-    for typed, drawn in ((999, 50), (-3, 3), (2.6, 3)):
+    for typed, drawn in ((999, 50), (-3, 3), (2.6, 3), ("x", 10), (None, 10)):
         *figs, k = rank_tab.replot(ranked["raw"], typed)
         assert k == drawn  # the box is set back to the k drawn
         assert len(figs[0].data[0].y) == min(drawn, len(ranked["raw"]))
