@@ -48,6 +48,10 @@ CSS = """
 #results .lb-extra {display: none}
 #results .lb:has(details.lb-cols[open]) .lb-extra {display: table-cell}
 #results button.lb-sort {all: unset; cursor: pointer; font-weight: 600; color: var(--body-text-color)}
+/* The whole header cell sorts: the button fills its th (the cell's padding moves into the button). */
+#results .lb-table thead th:has(> button.lb-sort) {padding: 0 !important}
+#results .lb-table thead th > button.lb-sort {display: block; box-sizing: border-box; width: 100%;
+  padding: 0.35em 0.6em; text-align: inherit}
 #results button.lb-sort:hover {text-decoration: underline}
 #results button.lb-sort:focus-visible {outline: 2px solid var(--color-accent); outline-offset: 2px}
 #results th[aria-sort="ascending"] button.lb-sort::after {content: " ▲"; font-size: 0.75em}

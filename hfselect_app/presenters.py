@@ -503,7 +503,8 @@ of its top 5 suggestions was on average 2.95% below the best available intermedi
 - Scores are comparable within one ranking only (same sample, same base model).
 
 **Measured on the bundled pool.** On 8 target tasks with real fine-tuning results for all-MiniLM-L6-v2, the best of
-the top 5 suggestions was on average 1.4% below the best of the 38 candidates (regret@5 1.39; the first suggestion
+the top 5 suggestions was on average 1.4% below the best of the 38 candidates (the 39 ESMs less the target's own
+task, left out when it is the target; regret@5 1.39; the first suggestion
 alone 12.1% below), over samples of 250 to 1,000 examples (`bench/quality.py`; method and figures in
 `bench/RESULTS.md`, "Selection quality").
 """

@@ -202,14 +202,19 @@ admit_rank_api = fields.admission_validator(FIELDS, "ranking")
 
 
 def replot(raw: pd.DataFrame | None, k: float):
-    """The plots again for another top k (from the ranking kept in a State), and k clamped to its
-    range, so the box shows the k drawn."""
-    k = presenters.clamp_plot_k(k)
+    """The plots again for another top k (from the ranking kept in a State); a k out of its range
+    is clamped and written back to the box (only then: writing back an in-range value would undo
+    keys pressed while this ran)."""
+    clamped = presenters.clamp_plot_k(k)
+    try:
+        box = clamped if float(k) != clamped else gr.skip()
+    except (TypeError, ValueError):
+        box = clamped
     if raw is None or len(raw) == 0:
-        return gr.skip(), gr.skip(), gr.skip(), k
+        return gr.skip(), gr.skip(), gr.skip(), box
     raw = pd.DataFrame(raw)
     raw["Score"] = pd.to_numeric(raw["Score"], errors="coerce")
-    return (*presenters.figures(raw, k), k)
+    return (*presenters.figures(raw, clamped), box)
 
 
 def make_embed_snippet(base_url: str) -> str:

@@ -118,6 +118,15 @@ def test_desktop_leaderboard_sorts_filters_and_links(browser, result_url):
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= 1400, (selector, box)
         ranks = [int(v) for v in _column(page, "lb-rank")]
         assert ranks == sorted(ranks) and len(ranks) == len(list(POOL.iterdir()))
+        # A header's whole cell is its sort button (a click anywhere in the th sorts).
+        gaps = page.eval_on_selector_all(
+            "#results thead th:has(> button.lb-sort)",
+            """ths => ths.filter(t => t.offsetParent).map(t => {
+                 const a = t.getBoundingClientRect(), b = t.querySelector('button.lb-sort').getBoundingClientRect();
+                 return Math.max(Math.abs(a.width - b.width), Math.abs(a.height - b.height));
+               }).filter(d => d > 1.5)""",
+        )
+        assert gaps == [], gaps
 
         # No two rows look alike (CogComp/trec has two ESMs with the same dataset and subset).
         names = page.eval_on_selector_all("#results tbody td.lb-task", "cells => cells.map(c => c.innerText.trim())")
@@ -180,6 +189,8 @@ def test_desktop_leaderboard_sorts_filters_and_links(browser, result_url):
 
 
 def test_top_k_redraws_after_a_keyboard_change(browser, result_url):
+    from playwright.sync_api import expect
+
     context, page = _open(browser, result_url)
     try:
         bars = page.locator("#bar-plot .bars .point")
@@ -196,9 +207,9 @@ def test_top_k_redraws_after_a_keyboard_change(browser, result_url):
         # Out of range: clamped (no Gradio error, no 500), the box shows the k drawn.
         number.fill("-3")
         page.wait_for_function("() => document.querySelectorAll('#bar-plot .bars .point').length === 3")
-        page.wait_for_function("(el) => el.value === '3'", arg=number.element_handle())
+        expect(number).to_have_value("3", timeout=60_000)
         number.fill("999")
-        page.wait_for_function("(el) => el.value === '50'", arg=number.element_handle())
+        expect(number).to_have_value("50", timeout=60_000)
         assert bars.count() == min(50, len(list(POOL.iterdir())))
         # The bars start at the baseline: the zero line is on the axis and labelled as the reference.
         assert "base model" in page.locator("#bar-plot .xtitle").text_content()
