@@ -65,7 +65,11 @@ def test_rank_returns_a_machine_readable_result(live):
         assert isinstance(row["score"], float) and isinstance(row["rank"], int)
     assert [r["rank"] for r in ranking] == list(range(1, 40))
     assert isinstance(result["baseline_score"], float)
-    assert result["stability"]["num_resamples"] > 0 and ranking[0]["stability"]["rank_low"] == 1
+    assert result["stability"]["num_resamples"] > 0
+    # The leader's interval comes from half-splits of a random 60-row sample: it need not include 1,
+    # but it is an interval of ranks that exist.
+    leader = ranking[0]["stability"]
+    assert 1 <= leader["rank_low"] <= leader["rank_high"] <= 39, leader
     scores = [row[table["headers"].index("Score")] for row in table["data"]]
     assert scores == [round(r["score"], 6) for r in ranking]
 
