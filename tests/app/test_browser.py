@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import CHROMIUM, free_port
+from helpers import CHROMIUM
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -16,15 +16,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium (apt-get install chromium)"),
 ]
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    import app
-
-    app.demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
-    yield app.demo.local_url.rstrip("/") + "/"
-    app.demo.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import CHROMIUM, free_port
+from helpers import CHROMIUM
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -22,15 +22,6 @@ pytestmark = [
 
 RANK_DISABLED = "() => document.querySelector('#rank-button')?.disabled === true"
 RANK_ENABLED = "() => document.querySelector('#rank-button')?.disabled === false"
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    import app
-
-    app.demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
-    yield app.demo.local_url.rstrip("/") + "/"
-    app.demo.close()
 
 
 @pytest.fixture

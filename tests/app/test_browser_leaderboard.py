@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import CHROMIUM, REPO_ROOT, free_port
+from helpers import CHROMIUM, REPO_ROOT
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -52,15 +52,6 @@ CONTRAST_JS = """
   });
 }
 """
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    import app
-
-    app.demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
-    yield app.demo.local_url.rstrip("/") + "/"
-    app.demo.close()
 
 
 @pytest.fixture(scope="module")
